@@ -1,0 +1,153 @@
+/*
+ * smarm.h - green-thread actors for C on x86-64 Linux.
+ *
+ * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
+ *
+ * This is the only installed header.  It needs nothing but <stddef.h>,
+ * <stdint.h> and <sys/types.h>, contains no assembly, no atomics and nothing
+ * substituted at configure time, and compiles as C and as C++.
+ *
+ * Conventions (see smarm(7)):
+ *  - A call that can fail returns int: 0 on success or a positive errno
+ *    value (EINVAL, ESRCH, ...), or one of the SMARM_E* codes below, which
+ *    lie above the errno range.  errno is never used to report an error.
+ *  - Times are uint64_t nanoseconds; timeouts are relative.  A timeout of 0
+ *    never blocks; SMARM_FOREVER waits without a limit.
+ *  - Calls that only make sense inside an actor return EPERM outside one.
+ */
+#ifndef SMARM_H
+#define SMARM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Version --------------------------------------------------------- */
+
+#define SMARM_VERSION_MAJOR 0
+#define SMARM_VERSION_MINOR 1
+#define SMARM_VERSION_PATCH 0
+/* (major << 16) | (minor << 8) | patch, comparable with smarm_version(). */
+#define SMARM_VERSION_HEX \
+	((SMARM_VERSION_MAJOR << 16) | (SMARM_VERSION_MINOR << 8) | \
+	 SMARM_VERSION_PATCH)
+
+/* ---- Attributes ------------------------------------------------------ */
+
+/* Internal to this header: export marker and function attributes. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SMARM_API __attribute__((visibility("default")))
+#define SMARM__NORETURN __attribute__((noreturn))
+#define SMARM__PANIC_ATTRS __attribute__((noreturn, format(printf, 1, 2)))
+#else
+#define SMARM_API
+#define SMARM__NORETURN
+#define SMARM__PANIC_ATTRS
+#endif
+
+/* ---- Constants -------------------------------------------------------- */
+
+/* A timeout that never expires. */
+#define SMARM_FOREVER UINT64_MAX
+
+/* Error codes above the errno range (errno values stay below 4096). */
+#define SMARM_EPANIC 10001 /* the actor ended with smarm_panic() */
+
+/* Stack sizes, in bytes. */
+#define SMARM_STACK_DEFAULT (256u * 1024u)
+#define SMARM_STACK_MIN (16u * 1024u)
+#define SMARM_STACK_MAX (1024u * 1024u * 1024u)
+
+/* Longest actor name kept, including the terminating NUL. */
+#define SMARM_NAME_MAX 32
+
+/* smarm_config.stack_guard: how stacks are protected (smarm(7)). */
+enum smarm_stack_guard {
+	SMARM_GUARD_AUTO = 0,     /* best the kernel offers, canary near limits */
+	SMARM_GUARD_MADVISE = 1,  /* MADV_GUARD_INSTALL pages inside slabs */
+	SMARM_GUARD_MPROTECT = 2, /* a PROT_NONE page below every stack */
+	SMARM_GUARD_CANARY = 3    /* no guard page; a canary checked on switch */
+};
+
+/* smarm_spawn_opts.flags */
+#define SMARM_SPAWN_DETACHED 0x1u /* as if smarm_detach() ran at spawn */
+
+/* ---- Types ------------------------------------------------------------ */
+
+/* An actor's identity: slot index and generation packed in 64 bits.
+ * Compare with smarm_pid_eq(); the zero pid is SMARM_PID_NONE. */
+typedef struct smarm_pid {
+	uint64_t id;
+} smarm_pid;
+
+#ifdef __cplusplus
+#define SMARM_PID_NONE (smarm_pid{0})
+#else
+#define SMARM_PID_NONE ((smarm_pid){0})
+#endif
+
+/* An actor's body.  Its return value is the actor's result. */
+typedef void *(*smarm_fn)(void *arg);
+
+typedef struct smarm_runtime smarm_runtime;
+
+/* Runtime settings.  Always fill with smarm_config_init() first. */
+typedef struct smarm_config {
+	unsigned threads;       /* worker threads (only 1 for now) */
+	int stack_guard;        /* enum smarm_stack_guard */
+	size_t stack_size;      /* default actor stack size in bytes */
+	uintptr_t reserved[13]; /* keep zero */
+} smarm_config;
+
+/* Per-spawn options.  Always fill with smarm_spawn_opts_init() first. */
+typedef struct smarm_spawn_opts {
+	size_t stack_size; /* 0 = the runtime's default */
+	const char *name;  /* copied; NULL = no name */
+	unsigned flags;    /* SMARM_SPAWN_* */
+	uintptr_t reserved[13]; /* keep zero */
+} smarm_spawn_opts;
+
+/* ---- Runtime ------------------------------------------------------------ */
+
+SMARM_API void smarm_config_init(smarm_config *cfg);
+SMARM_API int smarm_runtime_new(smarm_runtime **rt, const smarm_config *cfg);
+SMARM_API int smarm_runtime_run(smarm_runtime *rt, smarm_fn fn, void *arg,
+				void **result);
+SMARM_API void smarm_runtime_free(smarm_runtime *rt);
+SMARM_API int smarm_run(smarm_fn fn, void *arg, void **result);
+
+/* ---- Actors ------------------------------------------------------------- */
+
+SMARM_API int smarm_spawn(smarm_pid *pid, smarm_fn fn, void *arg);
+SMARM_API void smarm_spawn_opts_init(smarm_spawn_opts *opts);
+SMARM_API int smarm_spawn_opt(smarm_pid *pid, smarm_fn fn, void *arg,
+			      const smarm_spawn_opts *opts);
+SMARM_API int smarm_join(smarm_pid pid, void **result, uint64_t timeout);
+SMARM_API int smarm_detach(smarm_pid pid);
+SMARM_API int smarm_pid_eq(smarm_pid a, smarm_pid b);
+SMARM_API smarm_pid smarm_self(void);
+SMARM_API int smarm_name(smarm_pid pid, char *buf, size_t size);
+SMARM_API int smarm_yield(void);
+SMARM_API void smarm_exit(void *result) SMARM__NORETURN;
+SMARM_API void smarm_panic(const char *fmt, ...) SMARM__PANIC_ATTRS;
+
+/* ---- Time ----------------------------------------------------------------- */
+
+SMARM_API int smarm_sleep(uint64_t ns);
+SMARM_API uint64_t smarm_now(void);
+
+/* ---- Errors and version ----------------------------------------------------- */
+
+SMARM_API const char *smarm_strerror(int err);
+SMARM_API unsigned smarm_version(void);
+SMARM_API const char *smarm_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SMARM_H */

@@ -1,0 +1,46 @@
+/*
+ * atomic.h - a thin typed layer over libatomic_ops.
+ *
+ * Every atomic variable is a one-member struct, so a plain load or store of
+ * it does not compile; every operation names its memory order.  Nothing
+ * here is hand-written assembly: the primitives are libatomic_ops' AO_*.
+ */
+#ifndef SMARM_ATOMIC_H
+#define SMARM_ATOMIC_H
+
+#include <atomic_ops.h>
+
+typedef struct {
+	volatile AO_t v;
+} smarm__atomic;
+
+#define SMARM__ATOMIC_INIT(x) { (AO_t)(x) }
+
+static inline AO_t smarm__atomic_load_acquire(const smarm__atomic *a)
+{
+	return AO_load_acquire(&a->v);
+}
+
+static inline AO_t smarm__atomic_load_relaxed(const smarm__atomic *a)
+{
+	return AO_load(&a->v);
+}
+
+static inline void smarm__atomic_store_release(smarm__atomic *a, AO_t x)
+{
+	AO_store_release(&a->v, x);
+}
+
+static inline void smarm__atomic_store_relaxed(smarm__atomic *a, AO_t x)
+{
+	AO_store(&a->v, x);
+}
+
+/* Full-barrier compare-and-swap: returns nonzero when *a was old and is
+ * now new. */
+static inline int smarm__atomic_cas_full(smarm__atomic *a, AO_t old, AO_t new)
+{
+	return AO_compare_and_swap_full(&a->v, old, new);
+}
+
+#endif /* SMARM_ATOMIC_H */

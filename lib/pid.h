@@ -1,0 +1,128 @@
+/*
+ * pid.h - the slot table behind smarm_pid.
+ *
+ * A pid packs a slot index (low 32 bits, stored +1 so that the zero pid
+ * is never valid) and the slot's generation (high 32 bits).  A slot's
+ * generation changes every time it is freed, so a pid that outlived its
+ * actor no longer matches and lookups answer "no such actor" instead of
+ * finding whoever uses the slot now.  A slot would have to be reused 2^32
+ * times for an old pid to match again.
+ *
+ * Slots live in fixed chunks that never move, reached through a directory
+ * allocated once, so a slot pointer stays valid while the slot is in use.
+ * The slot also carries the actor's lifecycle: it outlives the actor's
+ * stack until the actor is joined (or at once when detached).
+ */
+#ifndef SMARM_PID_H
+#define SMARM_PID_H
+
+#include <stdint.h>
+
+#include "smarm.h"
+
+#define SMARM__CHUNK_BITS 12
+#define SMARM__CHUNK_SLOTS (1u << SMARM__CHUNK_BITS)
+#define SMARM__MAX_CHUNKS (1u << 16)
+
+struct smarm__actor;
+
+/* Slot states. */
+enum { SMARM__SLOT_FREE, SMARM__SLOT_LIVE, SMARM__SLOT_ENDED };
+
+/* Slot flags. */
+#define SMARM__SLOT_DETACHED 0x1u
+#define SMARM__SLOT_JOINING 0x2u  /* an actor (or the runtime) waits on it */
+#define SMARM__SLOT_PANICKED 0x4u
+
+typedef struct smarm__slot {
+	uint32_t gen;
+	uint8_t state;
+	uint8_t flags;
+	uint32_t index;                /* own index in the table */
+	uint32_t next_free;            /* index + 1 of the next free slot */
+	struct smarm__actor *actor;    /* while live */
+	struct smarm__actor *joiner;   /* while SMARM__SLOT_JOINING */
+	void *result;                  /* once ended: result or panic reason */
+	char name[SMARM_NAME_MAX];
+} smarm__slot;
+
+typedef struct smarm__pidtab {
+	smarm__slot **dir;     /* SMARM__MAX_CHUNKS chunk pointers */
+	uint32_t nchunks;
+	uint32_t free_head;    /* index + 1 of the first free slot, 0 = none */
+	uint32_t used;         /* slots in use */
+} smarm__pidtab;
+
+int smarm__pidtab_init(smarm__pidtab *t);
+void smarm__pidtab_fini(smarm__pidtab *t);
+
+static inline smarm__slot *smarm__slot_at(const smarm__pidtab *t, uint32_t i)
+{
+	return &t->dir[i >> SMARM__CHUNK_BITS][i & (SMARM__CHUNK_SLOTS - 1)];
+}
+
+/* Add a chunk of free slots: 0, EAGAIN (table full) or ENOMEM. */
+int smarm__pidtab_grow(smarm__pidtab *t);
+
+/* A free slot, state SMARM__SLOT_LIVE with flags 0 and no joiner; NULL
+ * when the table is full (*err = EAGAIN) or memory runs out (ENOMEM). */
+static inline smarm__slot *smarm__slot_alloc(smarm__pidtab *t, int *err)
+{
+	smarm__slot *s;
+
+	if (__builtin_expect(t->free_head == 0, 0)) {
+		int e = smarm__pidtab_grow(t);
+
+		if (e) {
+			*err = e;
+			return NULL;
+		}
+	}
+	s = smarm__slot_at(t, t->free_head - 1);
+	t->free_head = s->next_free;
+	s->state = SMARM__SLOT_LIVE;
+	s->flags = 0;
+	s->joiner = NULL;
+	t->used++;
+	return s;
+}
+
+/* Free a slot; its generation moves on, so its old pid goes stale.
+ * Generation 0 is skipped on wrap-around. */
+static inline void smarm__slot_free(smarm__pidtab *t, smarm__slot *s)
+{
+	s->state = SMARM__SLOT_FREE;
+	s->actor = NULL;
+	s->result = NULL;
+	if (__builtin_expect(++s->gen == 0, 0))
+		s->gen = 1;
+	s->next_free = t->free_head;
+	t->free_head = s->index + 1;
+	t->used--;
+}
+
+/* The slot a pid names, or NULL when the pid is none, stale or out of
+ * range. */
+static inline smarm__slot *smarm__pid_lookup(const smarm__pidtab *t,
+					     smarm_pid pid)
+{
+	uint32_t i = (uint32_t)pid.id, gen = (uint32_t)(pid.id >> 32);
+	smarm__slot *s;
+
+	if (i == 0 || ((i - 1) >> SMARM__CHUNK_BITS) >= t->nchunks)
+		return NULL;
+	s = smarm__slot_at(t, i - 1);
+	if (s->gen != gen || s->state == SMARM__SLOT_FREE)
+		return NULL;
+	return s;
+}
+
+static inline smarm_pid smarm__slot_pid(const smarm__slot *s)
+{
+	smarm_pid p;
+
+	p.id = ((uint64_t)s->gen << 32) | (s->index + 1);
+	return p;
+}
+
+#endif /* SMARM_PID_H */

@@ -1,0 +1,91 @@
+/*
+ * stack.h - actor stacks: reserved with mmap, committed on first touch,
+ * protected by a guard page or a canary, and cached for reuse.
+ *
+ * Stacks of the pool's default size are carved from slabs (one mapping
+ * for many stacks) and go back to a free list when their actor ends, so
+ * spawn and exit make no system call once the pool is warm.  Stacks of
+ * another size get a mapping of their own and are unmapped on release.
+ *
+ * Guard modes (smarm(7)):
+ *   madvise   MADV_GUARD_INSTALL marks the lowest page of each stack inside
+ *             the slab: no extra kernel mapping (Linux >= 6.13).
+ *   mprotect  the lowest page is made PROT_NONE, which splits the slab into
+ *             two more mappings per stack; near vm.max_map_count (or
+ *             valgrind's own limit) new stacks fall back to canaries.
+ *   canary    no guard page; a known word at the stack's low end is
+ *             checked at every switch away from the actor.
+ */
+#ifndef SMARM_STACK_H
+#define SMARM_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sign-extended from 32 bits so that the check on every switch is one
+ * compare with an immediate operand. */
+#define SMARM__CANARY 0xffffffffa5f3c7e1ull
+
+/* Descriptor of one stack; it lives in the stack's own top bytes. */
+typedef struct smarm__stack {
+	char *lo;                   /* lowest usable byte */
+	char *top;                  /* one past the usable area (below this) */
+	const volatile uint64_t *canary; /* word checked on every switch */
+	struct smarm__stack *next;  /* free-list link while cached */
+	size_t map_len;             /* own mapping's length; 0 = slab stack */
+	unsigned guard;             /* SMARM_GUARD_* actually applied */
+	unsigned vg_id;             /* valgrind stack id */
+} smarm__stack;
+
+typedef struct smarm__slab smarm__slab;
+
+typedef struct smarm__stack_pool {
+	size_t size;          /* usable bytes of a default stack */
+	size_t stride;        /* size + guard page */
+	int mode;             /* configured SMARM_GUARD_* */
+	int guard;            /* mode for new guarded stacks (madvise/mprotect) */
+	smarm__stack *cache;  /* free default-size stacks, most recent first */
+	smarm__slab *slabs;
+	char *carve;          /* next uncarved byte of the newest slab */
+	char *carve_end;
+	size_t map_budget;    /* kernel mappings mprotect guards may still add */
+	size_t nguarded;      /* mprotect-guarded stacks carved so far */
+	size_t nguarded_max;  /* cap on those (valgrind's segment table) */
+	size_t ncanary;       /* stacks that fell back to a canary */
+} smarm__stack_pool;
+
+/* Returns 0, EINVAL (bad mode or size) or ENOTSUP (madvise guard asked
+ * for on a kernel without it). */
+int smarm__stack_pool_init(smarm__stack_pool *p, int mode, size_t size);
+void smarm__stack_pool_fini(smarm__stack_pool *p);
+
+/* The slow path of smarm__stack_get: carve or map a new stack. */
+smarm__stack *smarm__stack_new(smarm__stack_pool *p, size_t size);
+
+/* A stack with at least size usable bytes below s->top (0 = the pool's
+ * default).  NULL when memory or mappings run out. */
+static inline smarm__stack *smarm__stack_get(smarm__stack_pool *p,
+					     size_t size)
+{
+	smarm__stack *s = p->cache;
+
+	if (__builtin_expect(size == 0 && s != NULL, 1)) {
+		p->cache = s->next;
+		return s;
+	}
+	return smarm__stack_new(p, size);
+}
+
+/* Return a stack to the pool.  The caller may still be running on it (an
+ * ending actor): pages are given back only well below its frame. */
+void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s);
+
+/* Does the kernel support MADV_GUARD_INSTALL? */
+int smarm__stack_have_madvise_guard(void);
+
+/* Round up to the page size. */
+size_t smarm__stack_round(size_t size);
+
+extern const volatile uint64_t smarm__canary_ok;
+
+#endif /* SMARM_STACK_H */
