@@ -30,7 +30,7 @@ const char *smarm_strerror(int err)
 	case EPERM:
 		return "Not allowed from this context (outside an actor?)";
 	case EDEADLK:
-		return "Would deadlock (an actor joining itself)";
+		return "Deadlock (an actor joining itself, or every actor parked for good)";
 	case EBUSY:
 		return "Busy (already joined, or a runtime already running)";
 	case ENOTSUP:

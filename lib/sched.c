@@ -422,16 +422,21 @@ static void idle(smarm__worker *w)
 		NULL, FUTEX_BITSET_MATCH_ANY);
 }
 
-static void loop(smarm__worker *w)
+/* Runs actors until none is alive (0) or every one left is parked with
+ * nothing that could ever wake it (EDEADLK): no actor runnable and no
+ * timer pending, and nothing outside the worker can wake an actor. */
+static int loop(smarm__worker *w)
 {
 	for (;;) {
 		smarm__actor *a;
 
 		if (w->rt->live == 0)
-			return;
+			return 0;
 		timers_tick(w);
 		a = rq_pop(w);
 		if (a == NULL) {
+			if (w->timers.n == 0)
+				return EDEADLK;
 			idle(w);
 			continue;
 		}
@@ -460,19 +465,27 @@ int smarm__sched_run(struct smarm_runtime *rt, smarm_fn fn, void *arg,
 		return err;
 	}
 	root->flags |= SMARM__SLOT_JOINING; /* the runtime joins the root */
-	loop(w);
+	err = loop(w);
 	tls_worker = NULL;
 
-	*result = root->result;
-	*panicked = (root->flags & SMARM__SLOT_PANICKED) != 0;
-	smarm__slot_free(&rt->pids, root);
-	/* Actors that ended and were never joined. */
+	if (err == 0) {
+		*result = root->result;
+		*panicked = (root->flags & SMARM__SLOT_PANICKED) != 0;
+		smarm__slot_free(&rt->pids, root);
+	}
+	/* Actors that ended and were never joined, and after a deadlock the
+	 * parked ones: their stacks are abandoned where they stand. */
 	for (i = 0; rt->pids.used && i < rt->pids.nchunks * SMARM__CHUNK_SLOTS;
 	     i++) {
 		smarm__slot *s = smarm__slot_at(&rt->pids, i);
 
-		if (s->state == SMARM__SLOT_ENDED)
+		if (s->state == SMARM__SLOT_LIVE) {
+			smarm__stack_put(&rt->stacks, s->actor->stack);
+			smarm__slot_free(&rt->pids, s);
+		} else if (s->state == SMARM__SLOT_ENDED) {
 			release(&rt->pids, s);
+		}
 	}
-	return 0;
+	rt->live = 0;
+	return err;
 }
