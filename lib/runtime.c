@@ -44,6 +44,7 @@ int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
 {
 	smarm_config def;
 	smarm_runtime *rt;
+	size_t i;
 	int err;
 
 	if (rtp == NULL)
@@ -52,6 +53,9 @@ int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
 		smarm_config_init(&def);
 		cfg = &def;
 	}
+	for (i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
+		if (cfg->reserved[i])
+			return EINVAL; /* a field from a later version */
 	if (cfg->threads == 0 || cfg->stack_size < SMARM_STACK_MIN ||
 	    cfg->stack_size > SMARM_STACK_MAX ||
 	    cfg->stack_guard < SMARM_GUARD_AUTO ||

@@ -25,6 +25,20 @@
 static __thread smarm__worker *tls_worker
 	__attribute__((tls_model("initial-exec")));
 
+_Static_assert(((sizeof(smarm__stack) + 63) & ~63u) +
+	       ((sizeof(smarm__actor) + 63) & ~63u) + 96 <= SMARM__STACK_TOP,
+	       "descriptor, control block and first frame fit the stack top");
+
+/* Nonzero when a caller's struct has something in its reserved room:
+ * a field of a later version this library does not know. */
+static int reserved_used(const uintptr_t *r, size_t n)
+{
+	while (n--)
+		if (*r++)
+			return 1;
+	return 0;
+}
+
 /* Timers are checked every this many switches while actors keep the run
  * queue busy (always when it runs dry), so a busy worker reads the clock
  * rarely and a sleeper is late by at most that many switches. */
@@ -199,6 +213,9 @@ int smarm_spawn_opt(smarm_pid *pid, smarm_fn fn, void *arg,
 	int err;
 
 	if (opts) {
+		if (reserved_used(opts->reserved, sizeof(opts->reserved) /
+				  sizeof(opts->reserved[0])))
+			return EINVAL;
 		size = opts->stack_size;
 		name = opts->name;
 		flags = opts->flags;
@@ -392,11 +409,20 @@ void smarm__actor_finish(smarm__actor *self, void *result, int panicked)
 		smarm__unpark(w, s->joiner);
 	}
 	check_canary(self);
-	/* The stack goes back to this worker's cache while we still run on
-	 * it: nothing can take it from there before the switch below is
-	 * done, since only this worker's thread uses its cache. */
-	smarm__stack_put(&rt->stacks, self->stack);
-	switch_out(w, &self->sp);
+	if (__builtin_expect(self->stack->map_len == 0, 1)) {
+		/* A cached stack goes back to this worker's cache while we
+		 * still run on it: nothing can take it from there before the
+		 * switch below is done, since only this worker's thread uses
+		 * its cache. */
+		smarm__stack_put(&rt->stacks, self->stack);
+		switch_out(w, &self->sp);
+	} else {
+		/* A stack with a mapping of its own is unmapped: the worker
+		 * context does that once we are off it. */
+		w->unmap = self->stack;
+		w->current = NULL;
+		smarm__ctx_switch(&self->sp, w->sp);
+	}
 	abort(); /* not reached: nothing resumes an ended actor */
 }
 
@@ -442,6 +468,10 @@ static int loop(smarm__worker *w)
 		}
 		w->current = a;
 		smarm__ctx_switch(&w->sp, a->sp);
+		if (w->unmap) {
+			smarm__stack_put(&w->rt->stacks, w->unmap);
+			w->unmap = NULL;
+		}
 	}
 }
 
@@ -456,6 +486,7 @@ int smarm__sched_run(struct smarm_runtime *rt, smarm_fn fn, void *arg,
 	/* The timer heap keeps its capacity from run to run; it is empty
 	 * whenever no actor is alive. */
 	w->current = w->rq_head = w->rq_tail = NULL;
+	w->unmap = NULL;
 	w->tick = 0;
 	w->rt = rt;
 	tls_worker = w;

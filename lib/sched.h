@@ -24,6 +24,7 @@ typedef struct smarm__worker {
 	smarm__actor *rq_head;   /* runnable actors, FIFO */
 	smarm__actor *rq_tail;
 	void *sp;                /* the worker context, while an actor runs */
+	smarm__stack *unmap;     /* own-mapped stack of an ended actor */
 	uint32_t tick;           /* switches, to space out timer checks */
 	int idle_word;           /* futex the idle worker sleeps on */
 	smarm__timers timers;

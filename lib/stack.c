@@ -109,7 +109,7 @@ int smarm__stack_pool_init(smarm__stack_pool *p, int mode, size_t size)
 		return EINVAL;
 	}
 	p->mode = mode;
-	p->size = smarm__stack_round(size);
+	p->size = smarm__stack_round(size + SMARM__STACK_TOP);
 	p->stride = p->size + PAGE;
 	p->map_budget = p->guard == SMARM_GUARD_MPROTECT ? map_budget() : 0;
 	p->nguarded_max = RUNNING_ON_VALGRIND ? VALGRIND_GUARDED_MAX : SIZE_MAX;
@@ -117,8 +117,9 @@ int smarm__stack_pool_init(smarm__stack_pool *p, int mode, size_t size)
 }
 
 /* Put the guard (or the canary) below the usable area [lo, ...). The
- * page below lo is ours in every mode.  Returns the mode applied. */
-static unsigned protect(smarm__stack_pool *p, char *lo, size_t *maps)
+ * page below lo is ours in every mode.  Returns the mode applied, or -1
+ * when a forced guard mode cannot be had (AUTO falls back to a canary). */
+static int protect(smarm__stack_pool *p, char *lo, size_t *maps)
 {
 	*maps = 0;
 	switch (p->guard) {
@@ -135,12 +136,14 @@ static unsigned protect(smarm__stack_pool *p, char *lo, size_t *maps)
 		}
 		break;
 	}
+	if (p->mode != SMARM_GUARD_AUTO && p->mode != SMARM_GUARD_CANARY)
+		return -1;
 	return SMARM_GUARD_CANARY;
 }
 
 /* Lay out the descriptor at the top of [lo, hi) and register the stack. */
 static smarm__stack *describe(smarm__stack_pool *p, char *lo, char *hi,
-			      unsigned guard, size_t map_len)
+			      int guard, size_t map_len)
 {
 	smarm__stack *s = (smarm__stack *)
 		(((uintptr_t)hi - sizeof(*s)) & ~(uintptr_t)63);
@@ -149,7 +152,7 @@ static smarm__stack *describe(smarm__stack_pool *p, char *lo, char *hi,
 	s->top = (char *)s;
 	s->next = NULL;
 	s->map_len = map_len;
-	s->guard = guard;
+	s->guard = (unsigned)guard;
 	if (guard == SMARM_GUARD_CANARY) {
 		*(volatile uint64_t *)lo = SMARM__CANARY;
 		s->canary = (const volatile uint64_t *)lo;
@@ -165,7 +168,7 @@ static smarm__stack *carve(smarm__stack_pool *p)
 {
 	char *slot, *lo;
 	size_t maps;
-	unsigned guard;
+	int guard;
 
 	if (p->carve == NULL || (size_t)(p->carve_end - p->carve) < p->stride) {
 		size_t n = SLAB_BYTES / p->stride, len;
@@ -192,9 +195,11 @@ static smarm__stack *carve(smarm__stack_pool *p)
 			p->map_budget--;
 	}
 	slot = p->carve;
-	p->carve += p->stride;
 	lo = slot + PAGE;
 	guard = protect(p, lo, &maps);
+	if (guard < 0)
+		return NULL;
+	p->carve += p->stride;
 	if (maps) {
 		p->map_budget -= maps;
 		p->nguarded++;
@@ -204,15 +209,19 @@ static smarm__stack *carve(smarm__stack_pool *p)
 
 static smarm__stack *map_own(smarm__stack_pool *p, size_t size)
 {
-	size_t len = smarm__stack_round(size) + PAGE, maps;
+	size_t len = smarm__stack_round(size + SMARM__STACK_TOP) + PAGE, maps;
 	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
 		       -1, 0);
-	unsigned guard;
+	int guard;
 
 	if (m == MAP_FAILED)
 		return NULL;
 	guard = protect(p, m + PAGE, &maps);
+	if (guard < 0) {
+		munmap(m, len);
+		return NULL;
+	}
 	if (maps) {
 		p->map_budget -= maps;
 		p->nguarded++;
@@ -224,7 +233,7 @@ smarm__stack *smarm__stack_new(smarm__stack_pool *p, size_t size)
 {
 	smarm__stack *s;
 
-	if (size == 0 || smarm__stack_round(size) == p->size) {
+	if (size == 0 || smarm__stack_round(size + SMARM__STACK_TOP) == p->size) {
 		s = p->cache;
 		if (s != NULL) {
 			p->cache = s->next;

@@ -26,6 +26,11 @@
  * compare with an immediate operand. */
 #define SMARM__CANARY 0xffffffffa5f3c7e1ull
 
+/* Bytes at the top of every stack for its descriptor and the actor's
+ * control block, added to the size asked for, so that an actor really
+ * has the stack it was promised for its own frames. */
+#define SMARM__STACK_TOP 512u
+
 /* Descriptor of one stack; it lives in the stack's own top bytes. */
 typedef struct smarm__stack {
 	char *lo;                   /* lowest usable byte */
