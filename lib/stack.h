@@ -45,7 +45,7 @@ typedef struct smarm__stack {
 typedef struct smarm__slab smarm__slab;
 
 typedef struct smarm__stack_pool {
-	size_t size;          /* usable bytes of a default stack */
+	size_t size;          /* bytes of a default stack, SMARM__STACK_TOP included */
 	size_t stride;        /* size + guard page */
 	int mode;             /* configured SMARM_GUARD_* */
 	int guard;            /* mode for new guarded stacks (madvise/mprotect) */

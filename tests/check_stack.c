@@ -1,0 +1,1281 @@
+/*
+ * check_stack.c - actor stacks (lib/stack.c): the pool's arguments, the
+ * three guard modes and AUTO, the canary, stacks of other sizes, the
+ * cache, the fall-back from mprotect guards to canaries, the trimming of
+ * deep stacks; and through a runtime: every mode forced by the
+ * configuration or the environment, an overwritten canary, a real
+ * overflow into a guard page, many actors alive at once.
+ *
+ * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
+ */
+#define _GNU_SOURCE
+#include <smarm.h>
+
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sched.h"
+#include "stack.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define HAVE_VG 1
+#endif
+#endif
+#ifndef HAVE_VG
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+#define TIMEOUT 120
+#define PAGE 4096u
+#define KIB 1024u
+#define MIB (1024u * 1024u)
+/* The size a stack really has for a request: its descriptor and the
+ * actor's control block come on top of what was asked. */
+#define FULL(size) smarm__stack_round((size) + SMARM__STACK_TOP)
+
+/* Set once in main, before any test forks. */
+static int have_madvise;
+
+/* The modes the loop tests go through, by _i. */
+static const int modes[] = { SMARM_GUARD_MADVISE, SMARM_GUARD_MPROTECT,
+			     SMARM_GUARD_CANARY, SMARM_GUARD_AUTO };
+#define NMODES ((int)(sizeof(modes) / sizeof(modes[0])))
+
+/* The modes with a guard page on this kernel. */
+static int guarded_modes[3];
+static int nguarded_modes;
+
+static const char *mode_name(int mode)
+{
+	switch (mode) {
+	case SMARM_GUARD_AUTO:
+		return "auto";
+	case SMARM_GUARD_MADVISE:
+		return "madvise";
+	case SMARM_GUARD_MPROTECT:
+		return "mprotect";
+	case SMARM_GUARD_CANARY:
+		return "canary";
+	}
+	return "?";
+}
+
+/* The guard a new stack gets in mode (with mappings to spare). */
+static unsigned expected_guard(int mode)
+{
+	if (mode == SMARM_GUARD_AUTO)
+		return have_madvise ? SMARM_GUARD_MADVISE
+				    : SMARM_GUARD_MPROTECT;
+	return (unsigned)mode;
+}
+
+/* Initialise p in mode; 0 when the kernel lacks the mode (madvise), and
+ * then init must have said ENOTSUP. */
+static int pool_init_mode(smarm__stack_pool *p, int mode, size_t size)
+{
+	int err = smarm__stack_pool_init(p, mode, size);
+
+	if (mode == SMARM_GUARD_MADVISE && !have_madvise) {
+		ck_assert_int_eq(err, ENOTSUP);
+		return 0;
+	}
+	ck_assert_msg(err == 0, "pool init (%s): %d", mode_name(mode), err);
+	return 1;
+}
+
+static int is_mapped(const void *addr)
+{
+	unsigned char v;
+
+	return mincore((void *)((uintptr_t)addr & ~(uintptr_t)(PAGE - 1)),
+		       PAGE, &v) == 0 || errno != ENOMEM;
+}
+
+/* Fill [lo, top) with a pattern and read it back; the descriptor at top
+ * must come through unharmed. */
+static void write_all(smarm__stack *s, unsigned char seed)
+{
+	smarm__stack copy = *s;
+	size_t n = (size_t)(s->top - s->lo), i;
+
+	for (i = 0; i < n; i++)
+		s->lo[i] = (unsigned char)(seed + (i >> 12) + i);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s->lo[i] !=
+		    (unsigned char)(seed + (i >> 12) + i))
+			ck_abort_msg("byte %zu of the stack did not keep its "
+				     "value", i);
+	ck_assert_ptr_eq(s->lo, copy.lo);
+	ck_assert_ptr_eq(s->top, copy.top);
+	ck_assert_ptr_eq((const void *)s->canary, (const void *)copy.canary);
+	ck_assert_uint_eq(s->map_len, copy.map_len);
+	ck_assert_uint_eq(s->guard, copy.guard);
+	/* A canary stack's canary word is part of [lo, top): restore it,
+	 * as only a stack with an intact canary is ever put back. */
+	if (s->guard == SMARM_GUARD_CANARY)
+		*(volatile uint64_t *)s->lo = SMARM__CANARY;
+}
+
+/* What every stack looks like, whatever its mode and size. */
+static void check_stack_shape(const smarm__stack_pool *p,
+			      const smarm__stack *s, size_t want)
+{
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq((uintptr_t)s->lo % PAGE, 0);
+	ck_assert_ptr_eq(s->top, (const char *)s);
+	ck_assert_uint_eq((uintptr_t)s->top % 64, 0);
+	ck_assert_msg((size_t)(s->top - s->lo) >= want,
+		      "%zu usable bytes for %zu asked",
+		      (size_t)(s->top - s->lo), want);
+	ck_assert_uint_le((size_t)(s->top - s->lo), FULL(want));
+	/* The descriptor lies inside the stack's own memory, at its top. */
+	if (s->map_len == 0)
+		ck_assert(s->top + sizeof(*s) <= s->lo + p->size &&
+			  s->top + 128 > s->lo + p->size);
+	else
+		ck_assert(s->top + sizeof(*s) <= s->lo - PAGE + s->map_len &&
+			  s->top + 128 > s->lo - PAGE + s->map_len);
+	if (s->guard == SMARM_GUARD_CANARY) {
+		ck_assert_ptr_eq((const void *)s->canary, (const void *)s->lo);
+		ck_assert(*s->canary == SMARM__CANARY);
+		ck_assert(*(const uint64_t *)s->lo == SMARM__CANARY);
+	} else {
+		ck_assert_ptr_eq((const void *)s->canary,
+				 (const void *)&smarm__canary_ok);
+		ck_assert(*s->canary == SMARM__CANARY);
+	}
+}
+
+/* ---- pool arguments --------------------------------------------------------- */
+
+START_TEST(test_init_errors)
+{
+	static const int bad_modes[] = { -1, 4, 99, INT_MIN, INT_MAX };
+	static const size_t bad_sizes[] = {
+		0, 1, SMARM_STACK_MIN - 1, (size_t)SMARM_STACK_MAX + 1,
+		SIZE_MAX
+	};
+	smarm__stack_pool p;
+	size_t i, j;
+
+	for (i = 0; i < sizeof(bad_modes) / sizeof(bad_modes[0]); i++) {
+		ck_assert_int_eq(smarm__stack_pool_init(&p, bad_modes[i],
+						       SMARM_STACK_DEFAULT),
+				 EINVAL);
+		smarm__stack_pool_fini(&p);
+	}
+	for (i = 0; i < (size_t)NMODES; i++)
+		for (j = 0; j < sizeof(bad_sizes) / sizeof(bad_sizes[0]);
+		     j++) {
+			ck_assert_int_eq(smarm__stack_pool_init(
+						 &p, modes[i], bad_sizes[j]),
+					 EINVAL);
+			smarm__stack_pool_fini(&p);
+		}
+
+	/* The madvise guard is refused exactly where the kernel lacks it. */
+	ck_assert_int_eq(smarm__stack_pool_init(&p, SMARM_GUARD_MADVISE,
+					       SMARM_STACK_DEFAULT),
+			 have_madvise ? 0 : ENOTSUP);
+	smarm__stack_pool_fini(&p);
+
+	/* The limits themselves are fine. */
+	for (i = 0; i < (size_t)NMODES; i++) {
+		if (!pool_init_mode(&p, modes[i], SMARM_STACK_MIN))
+			continue;
+		ck_assert_uint_eq(p.size, FULL(SMARM_STACK_MIN));
+		smarm__stack_pool_fini(&p);
+		ck_assert(pool_init_mode(&p, modes[i], SMARM_STACK_MAX));
+		ck_assert_uint_eq(p.size, FULL(SMARM_STACK_MAX));
+		smarm__stack_pool_fini(&p);
+	}
+}
+END_TEST
+
+START_TEST(test_init_fields)
+{
+	int mode = modes[_i];
+	smarm__stack_pool p;
+
+	if (!pool_init_mode(&p, mode, SMARM_STACK_MIN + 1))
+		return;
+	ck_assert_int_eq(p.mode, mode);
+	ck_assert_int_eq(p.guard, (int)expected_guard(mode));
+	/* Sizes grow by the room at the top and are rounded up to pages;
+	 * a guard page lies between stacks. */
+	ck_assert_uint_ge(p.size, SMARM_STACK_MIN + 1 + SMARM__STACK_TOP);
+	ck_assert_uint_eq(p.size % PAGE, 0);
+	ck_assert_uint_eq(p.size, FULL(SMARM_STACK_MIN + 1));
+	ck_assert_uint_eq(p.stride, p.size + PAGE);
+	ck_assert_ptr_null(p.cache);
+	ck_assert_ptr_null(p.slabs);
+	ck_assert_uint_eq(p.ncanary, 0);
+	ck_assert_uint_eq(p.nguarded, 0);
+	if (p.guard == SMARM_GUARD_MPROTECT)
+		ck_assert_uint_gt(p.map_budget, 1000);
+	else
+		ck_assert_uint_eq(p.map_budget, 0);
+	smarm__stack_pool_fini(&p);
+}
+END_TEST
+
+START_TEST(test_round)
+{
+	ck_assert_uint_eq(smarm__stack_round(0), 0);
+	ck_assert_uint_eq(smarm__stack_round(1), PAGE);
+	ck_assert_uint_eq(smarm__stack_round(PAGE - 1), PAGE);
+	ck_assert_uint_eq(smarm__stack_round(PAGE), PAGE);
+	ck_assert_uint_eq(smarm__stack_round(PAGE + 1), 2 * PAGE);
+	ck_assert_uint_eq(smarm__stack_round(SMARM_STACK_DEFAULT),
+			  SMARM_STACK_DEFAULT);
+}
+END_TEST
+
+/* ---- get, write, put ---------------------------------------------------------- */
+
+START_TEST(test_get_write_put)
+{
+	int mode = modes[_i];
+	smarm__stack_pool p;
+	smarm__stack *s, *a, *b;
+
+	if (!pool_init_mode(&p, mode, SMARM_STACK_DEFAULT))
+		return;
+	s = smarm__stack_get(&p, 0);
+	check_stack_shape(&p, s, SMARM_STACK_DEFAULT);
+	ck_assert_uint_eq(s->map_len, 0);
+	ck_assert_uint_eq(s->guard, expected_guard(mode));
+	ck_assert_uint_eq(p.ncanary, mode == SMARM_GUARD_CANARY ? 1 : 0);
+	ck_assert_ptr_nonnull(p.slabs);
+	write_all(s, 1);
+
+	/* The cache gives back the stack just put. */
+	smarm__stack_put(&p, s);
+	ck_assert_ptr_eq(p.cache, s);
+	ck_assert_ptr_eq(smarm__stack_get(&p, 0), s);
+	ck_assert_ptr_null(p.cache);
+	check_stack_shape(&p, s, SMARM_STACK_DEFAULT);
+	ck_assert_uint_eq(s->guard, expected_guard(mode));
+	/* Asking for the default size by its value does the same. */
+	smarm__stack_put(&p, s);
+	ck_assert_ptr_eq(smarm__stack_get(&p, SMARM_STACK_DEFAULT), s);
+	/* ... and so does a size that rounds to the same. */
+	smarm__stack_put(&p, s);
+	ck_assert_ptr_eq(smarm__stack_get(&p, SMARM_STACK_DEFAULT - 100), s);
+	smarm__stack_put(&p, s);
+	ck_assert_ptr_eq(smarm__stack_get(&p, SMARM_STACK_DEFAULT + 1), s);
+	check_stack_shape(&p, s, SMARM_STACK_DEFAULT + 1);
+
+	/* Most recent first. */
+	a = smarm__stack_get(&p, 0);
+	b = smarm__stack_get(&p, 0);
+	ck_assert(a != s && b != s && a != b);
+	check_stack_shape(&p, a, SMARM_STACK_DEFAULT);
+	check_stack_shape(&p, b, SMARM_STACK_DEFAULT);
+	/* Distinct stacks do not overlap. */
+	ck_assert(a->top <= b->lo - PAGE || b->top <= a->lo - PAGE);
+	ck_assert(a->top <= s->lo - PAGE || s->top <= a->lo - PAGE);
+	write_all(a, 2);
+	write_all(b, 3);
+	smarm__stack_put(&p, a);
+	smarm__stack_put(&p, b);
+	smarm__stack_put(&p, s);
+	ck_assert_ptr_eq(smarm__stack_get(&p, 0), s);
+	ck_assert_ptr_eq(smarm__stack_get(&p, 0), b);
+	ck_assert_ptr_eq(smarm__stack_get(&p, 0), a);
+	ck_assert_uint_eq(p.ncanary, mode == SMARM_GUARD_CANARY ? 3 : 0);
+	smarm__stack_put(&p, a);
+	smarm__stack_put(&p, b);
+	smarm__stack_put(&p, s);
+	smarm__stack_pool_fini(&p);
+	ck_assert_ptr_null(p.slabs);
+	ck_assert_ptr_null(p.cache);
+}
+END_TEST
+
+/* Canary mode has no guard page, but the page below lo is still the
+ * stack's own: a small overrun does not reach the neighbour below. */
+START_TEST(test_canary_page_below)
+{
+	smarm__stack_pool p;
+	smarm__stack *a, *b, copy;
+
+	ck_assert(pool_init_mode(&p, SMARM_GUARD_CANARY, 64 * KIB));
+	a = smarm__stack_get(&p, 0);
+	b = smarm__stack_get(&p, 0);
+	check_stack_shape(&p, a, 64 * KIB);
+	check_stack_shape(&p, b, 64 * KIB);
+	if (b->lo < a->lo) {
+		smarm__stack *t = a;
+
+		a = b;
+		b = t;
+	}
+	copy = *a;
+	memset(b->lo - PAGE, 0xee, PAGE);
+	ck_assert(memcmp(&copy, a, sizeof(copy)) == 0);
+	ck_assert(*a->canary == SMARM__CANARY);
+	ck_assert(*b->canary == SMARM__CANARY);
+	smarm__stack_put(&p, a);
+	smarm__stack_put(&p, b);
+	smarm__stack_pool_fini(&p);
+}
+END_TEST
+
+/* ---- guard pages ---------------------------------------------------------------- */
+
+static void fault_below(int mode, size_t size)
+{
+	smarm__stack_pool p;
+	smarm__stack *s;
+
+	ck_assert(pool_init_mode(&p, mode, 64 * KIB));
+	s = smarm__stack_get(&p, size);
+	check_stack_shape(&p, s, size ? size : 64 * KIB);
+	ck_assert_uint_ne(s->guard, SMARM_GUARD_CANARY);
+	ck_assert_uint_eq(s->map_len != 0, size != 0);
+	/* The lowest usable byte is fine ... */
+	*(volatile char *)s->lo = 1;
+	/* ... the one below it is not. */
+	*(volatile char *)(s->lo - 1) = 1;
+	ck_abort_msg("%s: wrote below lo of a %s stack without a fault",
+		     mode_name(mode), size ? "mapped" : "slab");
+}
+
+START_TEST(test_guard_fault_slab)
+{
+	fault_below(guarded_modes[_i], 0);
+}
+END_TEST
+
+START_TEST(test_guard_fault_own)
+{
+	fault_below(guarded_modes[_i], 128 * KIB);
+}
+END_TEST
+
+/* The fault comes from the page, not from the pattern of writes: the
+ * whole guard page, read or written, is off limits. */
+START_TEST(test_guard_fault_read_page_bottom)
+{
+	smarm__stack_pool p;
+	smarm__stack *s;
+
+	ck_assert(pool_init_mode(&p, guarded_modes[_i], SMARM_STACK_DEFAULT));
+	s = smarm__stack_get(&p, 0);
+	ck_assert_uint_ne(s->guard, SMARM_GUARD_CANARY);
+	(void)*(volatile char *)(s->lo - PAGE);
+	ck_abort_msg("%s: read the bottom of the guard page without a fault",
+		     mode_name(guarded_modes[_i]));
+}
+END_TEST
+
+/* ---- stacks of other sizes ------------------------------------------------------ */
+
+START_TEST(test_own_sizes)
+{
+	static const size_t sizes[] = { 1 * MIB, 64 * KIB, SMARM_STACK_MIN,
+					SMARM_STACK_DEFAULT + PAGE,
+					3 * MIB + 5 };
+	int mode = modes[_i];
+	smarm__stack_pool p;
+	size_t i;
+
+	if (!pool_init_mode(&p, mode, SMARM_STACK_DEFAULT))
+		return;
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t budget = p.map_budget, nguarded = p.nguarded;
+		size_t ncanary = p.ncanary;
+		smarm__stack *cache = p.cache, *s;
+		smarm__slab *slabs = p.slabs;
+		char *lo;
+
+		s = smarm__stack_get(&p, sizes[i]);
+		check_stack_shape(&p, s, sizes[i]);
+		ck_assert_uint_ne(s->map_len, 0);
+		ck_assert_uint_eq(s->map_len, FULL(sizes[i]) + PAGE);
+		ck_assert_uint_eq(s->guard, expected_guard(mode));
+		/* A mapping of its own: no slab, no cache involved. */
+		ck_assert_ptr_eq(p.slabs, slabs);
+		ck_assert_ptr_eq(p.cache, cache);
+		switch (s->guard) {
+		case SMARM_GUARD_MPROTECT:
+			ck_assert_uint_eq(p.map_budget, budget - 2);
+			ck_assert_uint_eq(p.nguarded, nguarded + 1);
+			break;
+		case SMARM_GUARD_CANARY:
+			ck_assert_uint_eq(p.ncanary, ncanary + 1);
+			break;
+		}
+		write_all(s, (unsigned char)i);
+		lo = s->lo;
+		ck_assert(is_mapped(lo));
+		ck_assert(is_mapped(s->top));
+
+		/* Put: unmapped, not cached, the counts restored. */
+		smarm__stack_put(&p, s);
+		ck_assert(!is_mapped(lo));
+		ck_assert(!is_mapped(lo - PAGE));
+		ck_assert_ptr_eq(p.cache, cache);
+		ck_assert_uint_eq(p.map_budget, budget);
+		ck_assert_uint_eq(p.nguarded, nguarded);
+		ck_assert_uint_eq(p.ncanary, ncanary);
+	}
+	smarm__stack_pool_fini(&p);
+}
+END_TEST
+
+/* ---- the cache -------------------------------------------------------------------- */
+
+#define NREUSE 1000
+
+START_TEST(test_reuse_many)
+{
+	int mode = modes[_i];
+	smarm__stack_pool p;
+	smarm__stack *got[NREUSE];
+	smarm__slab *slabs;
+	char *carve;
+	size_t ncanary, nguarded, budget;
+	int i;
+
+	if (!pool_init_mode(&p, mode, SMARM_STACK_DEFAULT))
+		return;
+	for (i = 0; i < NREUSE; i++) {
+		got[i] = smarm__stack_get(&p, 0);
+		ck_assert_ptr_nonnull(got[i]);
+		ck_assert_uint_eq(got[i]->map_len, 0);
+		ck_assert_uint_eq(got[i]->guard, expected_guard(mode));
+		got[i]->lo[0] = 1;
+		got[i]->top[-1] = 1;
+	}
+	slabs = p.slabs;
+	carve = p.carve;
+	ncanary = p.ncanary;
+	nguarded = p.nguarded;
+	budget = p.map_budget;
+	ck_assert_uint_eq(ncanary, mode == SMARM_GUARD_CANARY ? NREUSE : 0);
+	if (expected_guard(mode) == SMARM_GUARD_MPROTECT)
+		ck_assert_uint_eq(nguarded, NREUSE);
+	for (i = 0; i < NREUSE; i++) {
+		if (got[i]->guard == SMARM_GUARD_CANARY)
+			*(volatile uint64_t *)got[i]->lo = SMARM__CANARY;
+		smarm__stack_put(&p, got[i]);
+	}
+	/* Back in reverse order, with no new memory. */
+	for (i = NREUSE - 1; i >= 0; i--) {
+		smarm__stack *s = smarm__stack_get(&p, 0);
+
+		if (s != got[i])
+			ck_abort_msg("get #%d gave %p, not %p", NREUSE - 1 - i,
+				     (void *)s, (void *)got[i]);
+		check_stack_shape(&p, s, SMARM_STACK_DEFAULT);
+	}
+	ck_assert_ptr_null(p.cache);
+	ck_assert_ptr_eq(p.slabs, slabs);
+	ck_assert_ptr_eq(p.carve, carve);
+	ck_assert_uint_eq(p.ncanary, ncanary);
+	ck_assert_uint_eq(p.nguarded, nguarded);
+	ck_assert_uint_eq(p.map_budget, budget);
+	/* One more really is new. */
+	{
+		smarm__stack *s = smarm__stack_get(&p, 0);
+
+		for (i = 0; i < NREUSE; i++)
+			ck_assert_ptr_ne(s, got[i]);
+		smarm__stack_put(&p, s);
+	}
+	for (i = 0; i < NREUSE; i++)
+		smarm__stack_put(&p, got[i]);
+	smarm__stack_pool_fini(&p);
+}
+END_TEST
+
+/* Deep stacks give their lower pages back when put; shallow ones are
+ * left alone.  valgrind would call the probe's read of a dead frame
+ * invalid, so there nothing is trimmed. */
+START_TEST(test_trim)
+{
+	int mode = modes[_i];
+	smarm__stack_pool p;
+	smarm__stack *s;
+	size_t n, i;
+
+	if (!pool_init_mode(&p, mode, SMARM_STACK_DEFAULT))
+		return;
+	s = smarm__stack_get(&p, 0);
+	n = (size_t)(s->top - s->lo);
+
+	/* Shallow: only the top page was used (and, by someone, the
+	 * bottom one): nothing is given back. */
+	memset(s->top - PAGE, 0x11, PAGE);
+	memset(s->lo + 64, 0x22, PAGE - 64);
+	smarm__stack_put(&p, s);
+	ck_assert_ptr_eq(smarm__stack_get(&p, 0), s);
+	for (i = 64; i < PAGE; i++)
+		if ((unsigned char)s->lo[i] != 0x22)
+			ck_abort_msg("a shallow stack lost byte %zu", i);
+	ck_assert(*s->canary == SMARM__CANARY);
+
+	/* Deep: every byte was used. */
+	memset(s->lo, 0xa5, n);
+	if (s->guard == SMARM_GUARD_CANARY)
+		*(volatile uint64_t *)s->lo = SMARM__CANARY;
+	smarm__stack_put(&p, s);
+	ck_assert_ptr_eq(smarm__stack_get(&p, 0), s);
+	check_stack_shape(&p, s, SMARM_STACK_DEFAULT);
+	ck_assert(*s->canary == SMARM__CANARY);
+	/* The top holds the frames of a dying actor: kept. */
+	for (i = n - 32 * KIB; i < n; i++)
+		if ((unsigned char)s->lo[i] != 0xa5)
+			ck_abort_msg("byte %zu below top was trimmed", n - i);
+	for (i = sizeof(uint64_t); i < PAGE; i++) {
+		unsigned char want = RUNNING_ON_VALGRIND ? 0xa5 : 0;
+
+		if ((unsigned char)s->lo[i] != want)
+			ck_abort_msg("byte %zu above lo: %#x, want %#x", i,
+				     (unsigned char)s->lo[i], want);
+	}
+	if (s->guard != SMARM_GUARD_CANARY)
+		ck_assert_uint_eq(*(const uint64_t *)s->lo,
+				  RUNNING_ON_VALGRIND ? 0xa5a5a5a5a5a5a5a5ull
+						      : 0);
+	smarm__stack_put(&p, s);
+	smarm__stack_pool_fini(&p);
+}
+END_TEST
+
+/* An actor that uses a little stack and returns arg + 1. */
+static void *deep_ok(void *arg)
+{
+	volatile char buf[2048];
+
+	memset((char *)buf, 1, sizeof(buf));
+	return (void *)((uintptr_t)arg + (uintptr_t)buf[100]);
+}
+
+/* ---- running out of guards ------------------------------------------------------------ */
+
+/*
+ * AUTO on a kernel without the madvise guard uses mprotect guards and,
+ * near the mapping limit, falls back to canaries.  Here the pool is made
+ * to look like that by hand (whatever this kernel has), with a budget of
+ * ten mappings: the slab takes one, each guard two.
+ */
+START_TEST(test_auto_fallback)
+{
+	smarm__stack_pool p;
+	smarm__stack *s[20], *own;
+	size_t nmp = 0, ncan = 0, i;
+
+	ck_assert(pool_init_mode(&p, SMARM_GUARD_AUTO, SMARM_STACK_DEFAULT));
+	p.guard = SMARM_GUARD_MPROTECT;
+	p.map_budget = 10;
+	for (i = 0; i < 20; i++) {
+		s[i] = smarm__stack_get(&p, 0);
+		check_stack_shape(&p, s[i], SMARM_STACK_DEFAULT);
+		if (s[i]->guard == SMARM_GUARD_MPROTECT) {
+			/* Guards first, then only canaries. */
+			ck_assert_msg(ncan == 0, "stack %zu guarded after a "
+				      "canary stack", i);
+			nmp++;
+		} else {
+			ck_assert_uint_eq(s[i]->guard, SMARM_GUARD_CANARY);
+			ncan++;
+		}
+	}
+	ck_assert_uint_ge(nmp, 1);
+	ck_assert_uint_le(nmp, 5);
+	ck_assert_uint_eq(nmp + ncan, 20);
+	ck_assert_uint_eq(p.ncanary, ncan);
+	ck_assert_uint_eq(p.nguarded, nmp);
+	ck_assert_uint_lt(p.map_budget, 2);
+
+	/* A stack of its own size falls back too, and counts. */
+	own = smarm__stack_get(&p, 1 * MIB);
+	check_stack_shape(&p, own, 1 * MIB);
+	ck_assert_uint_eq(own->guard, SMARM_GUARD_CANARY);
+	ck_assert_uint_eq(p.ncanary, ncan + 1);
+	smarm__stack_put(&p, own);
+	ck_assert_uint_eq(p.ncanary, ncan);
+
+	/* Both kinds come back from the cache as they were. */
+	for (i = 0; i < 20; i++)
+		smarm__stack_put(&p, s[i]);
+	for (i = 20; i-- > 0;) {
+		ck_assert_ptr_eq(smarm__stack_get(&p, 0), s[i]);
+		ck_assert_uint_eq(s[i]->guard, i < nmp ? SMARM_GUARD_MPROTECT
+						       : SMARM_GUARD_CANARY);
+		check_stack_shape(&p, s[i], SMARM_STACK_DEFAULT);
+	}
+	ck_assert_uint_eq(p.ncanary, ncan);
+	for (i = 0; i < 20; i++)
+		smarm__stack_put(&p, s[i]);
+	smarm__stack_pool_fini(&p);
+}
+END_TEST
+
+/* A forced mprotect mode never hands out an unguarded stack: out of
+ * mappings, get fails instead, and costs nothing. */
+START_TEST(test_forced_no_fallback)
+{
+	smarm__stack_pool p;
+	smarm__stack *s[20];
+	char *carve;
+	size_t n = 0, i;
+
+	ck_assert(pool_init_mode(&p, SMARM_GUARD_MPROTECT,
+				 SMARM_STACK_DEFAULT));
+	p.map_budget = 10;
+	while (n < 20 && (s[n] = smarm__stack_get(&p, 0)) != NULL) {
+		check_stack_shape(&p, s[n], SMARM_STACK_DEFAULT);
+		ck_assert_uint_eq(s[n]->guard, SMARM_GUARD_MPROTECT);
+		n++;
+	}
+	ck_assert_uint_ge(n, 1);
+	ck_assert_uint_le(n, 5);
+	ck_assert_uint_eq(p.ncanary, 0);
+	ck_assert_uint_eq(p.nguarded, n);
+	/* Failing again changes nothing; no own mapping either. */
+	carve = p.carve;
+	ck_assert_ptr_null(smarm__stack_get(&p, 0));
+	ck_assert_ptr_null(smarm__stack_get(&p, 1 * MIB));
+	ck_assert_ptr_eq(p.carve, carve);
+	ck_assert_uint_eq(p.ncanary, 0);
+	ck_assert_uint_eq(p.nguarded, n);
+	/* With mappings again, the slot that could not be guarded is the
+	 * next one handed out: the failures lost nothing. */
+	p.map_budget = 100;
+	s[n] = smarm__stack_get(&p, 0);
+	check_stack_shape(&p, s[n], SMARM_STACK_DEFAULT);
+	ck_assert_uint_eq(s[n]->guard, SMARM_GUARD_MPROTECT);
+	ck_assert_ptr_eq(s[n]->lo, carve + PAGE);
+	n++;
+	/* A stack in the cache needs no new guard. */
+	p.map_budget = 0;
+	smarm__stack_put(&p, s[n - 1]);
+	ck_assert_ptr_eq(smarm__stack_get(&p, 0), s[n - 1]);
+	for (i = 0; i < n; i++)
+		smarm__stack_put(&p, s[i]);
+	smarm__stack_pool_fini(&p);
+}
+END_TEST
+
+/* The cap on mprotect-guarded stacks (valgrind's segment table): AUTO
+ * falls back to canaries at it, a forced mode stops there. */
+START_TEST(test_guard_cap)
+{
+	smarm__stack_pool p;
+	smarm__stack *s[6], *own;
+	size_t i;
+
+	ck_assert(pool_init_mode(&p, SMARM_GUARD_AUTO, 64 * KIB));
+	p.guard = SMARM_GUARD_MPROTECT;
+	p.map_budget = 1000;
+	p.nguarded_max = 3;
+	for (i = 0; i < 6; i++) {
+		s[i] = smarm__stack_get(&p, 0);
+		check_stack_shape(&p, s[i], 64 * KIB);
+		ck_assert_uint_eq(s[i]->guard, i < 3 ? SMARM_GUARD_MPROTECT
+						     : SMARM_GUARD_CANARY);
+	}
+	ck_assert_uint_eq(p.nguarded, 3);
+	ck_assert_uint_eq(p.ncanary, 3);
+	/* With the cap lifted by one, an own mapping is guarded again, and
+	 * gives its guard back when put. */
+	p.nguarded_max = 4;
+	own = smarm__stack_get(&p, 1 * MIB);
+	ck_assert_uint_eq(own->guard, SMARM_GUARD_MPROTECT);
+	ck_assert_uint_eq(p.nguarded, 4);
+	smarm__stack_put(&p, own);
+	ck_assert_uint_eq(p.nguarded, 3);
+	for (i = 0; i < 6; i++)
+		smarm__stack_put(&p, s[i]);
+	smarm__stack_pool_fini(&p);
+
+	ck_assert(pool_init_mode(&p, SMARM_GUARD_MPROTECT, 64 * KIB));
+	p.nguarded_max = 3;
+	for (i = 0; i < 3; i++) {
+		s[i] = smarm__stack_get(&p, 0);
+		ck_assert_ptr_nonnull(s[i]);
+		ck_assert_uint_eq(s[i]->guard, SMARM_GUARD_MPROTECT);
+	}
+	ck_assert_ptr_null(smarm__stack_get(&p, 0));
+	ck_assert_uint_eq(p.ncanary, 0);
+	for (i = 0; i < 3; i++)
+		smarm__stack_put(&p, s[i]);
+	smarm__stack_pool_fini(&p);
+}
+END_TEST
+
+/* Through the runtime: no guard to be had is ENOMEM for spawn. */
+static void *enomem_root(void *arg)
+{
+	smarm__stack_pool *p = &smarm__worker_self()->rt->stacks;
+	size_t budget = p->map_budget;
+	uint32_t used = smarm__worker_self()->rt->pids.used;
+	smarm_spawn_opts o;
+	smarm_pid pid;
+	void *res = NULL;
+
+	(void)arg;
+	ck_assert_ptr_null(p->cache);
+	p->map_budget = 0;
+	ck_assert_int_eq(smarm_spawn(&pid, deep_ok, (void *)3), ENOMEM);
+	smarm_spawn_opts_init(&o);
+	o.stack_size = 1 * MIB;
+	ck_assert_int_eq(smarm_spawn_opt(&pid, deep_ok, (void *)3, &o),
+			 ENOMEM);
+	/* No slot was kept for the failed spawns. */
+	ck_assert_uint_eq(smarm__worker_self()->rt->pids.used, used);
+	ck_assert_uint_eq(p->ncanary, 0);
+	p->map_budget = budget;
+	ck_assert_int_eq(smarm_spawn(&pid, deep_ok, (void *)3), 0);
+	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
+	ck_assert_ptr_eq(res, (void *)4);
+	ck_assert_int_eq(smarm_spawn_opt(&pid, deep_ok, (void *)5, &o), 0);
+	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
+	ck_assert_ptr_eq(res, (void *)6);
+	return (void *)1;
+}
+
+START_TEST(test_spawn_enomem)
+{
+	smarm_config cfg;
+	smarm_runtime *rt = NULL;
+	void *res = NULL;
+
+	smarm_config_init(&cfg);
+	cfg.stack_guard = SMARM_GUARD_MPROTECT;
+	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
+	ck_assert_int_eq(smarm_runtime_run(rt, enomem_root, NULL, &res), 0);
+	ck_assert_ptr_eq(res, (void *)1);
+	ck_assert_uint_eq(rt->stacks.ncanary, 0);
+	smarm_runtime_free(rt);
+}
+END_TEST
+
+/* ---- through a runtime: every mode ------------------------------------------------------ */
+
+#define NACTORS 2000
+#define USE_BYTES (8u * KIB)
+
+static void *use_8k(void *arg)
+{
+	volatile unsigned char buf[USE_BYTES];
+	uintptr_t k = (uintptr_t)arg, sum = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(k * 31 + i);
+	/* Let every other actor scribble on its own stack meanwhile. */
+	smarm_yield();
+	for (i = 0; i < sizeof(buf); i++) {
+		if (buf[i] != (unsigned char)(k * 31 + i))
+			return NULL;
+		sum += buf[i];
+	}
+	return (void *)(k * 1000003u + sum);
+}
+
+static uintptr_t use_8k_expected(uintptr_t k)
+{
+	uintptr_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < USE_BYTES; i++)
+		sum += (unsigned char)(k * 31 + i);
+	return k * 1000003u + sum;
+}
+
+typedef struct mode_run {
+	int mode;           /* what the runtime should be in */
+	unsigned guard;     /* the guard its stacks should get */
+} mode_run;
+
+static void *modes_root(void *arg)
+{
+	mode_run *mr = arg;
+	smarm__worker *w = smarm__worker_self();
+	smarm_pid *pids = malloc(NACTORS * sizeof(*pids));
+	uintptr_t k;
+
+	ck_assert_ptr_nonnull(pids);
+	/* The setting reached the pool, and our own stack. */
+	ck_assert_int_eq(w->rt->stacks.mode, mr->mode);
+	ck_assert_uint_eq(w->current->stack->guard, mr->guard);
+	for (k = 0; k < NACTORS; k++)
+		ck_assert_int_eq(smarm_spawn(&pids[k], use_8k, (void *)k), 0);
+	for (k = 0; k < NACTORS; k++) {
+		void *res = NULL;
+
+		ck_assert_int_eq(smarm_join(pids[k], &res, SMARM_FOREVER), 0);
+		if ((uintptr_t)res != use_8k_expected(k))
+			ck_abort_msg("actor %lu: result %#lx, want %#lx",
+				     (unsigned long)k, (unsigned long)res,
+				     (unsigned long)use_8k_expected(k));
+	}
+	free(pids);
+	return (void *)mr;
+}
+
+/* Run NACTORS actors in a runtime made from cfg; check the mode. */
+static void run_modes(const smarm_config *cfg, int mode)
+{
+	smarm_runtime *rt = NULL;
+	mode_run mr;
+	void *res = NULL;
+	int err;
+
+	err = smarm_runtime_new(&rt, cfg);
+	if (mode == SMARM_GUARD_MADVISE && !have_madvise) {
+		ck_assert_int_eq(err, ENOTSUP);
+		return;
+	}
+	ck_assert_int_eq(err, 0);
+	ck_assert_int_eq(rt->stacks.mode, mode);
+	mr.mode = mode;
+	mr.guard = expected_guard(mode);
+	ck_assert_int_eq(smarm_runtime_run(rt, modes_root, &mr, &res), 0);
+	ck_assert_ptr_eq(res, &mr);
+	switch (mr.guard) {
+	case SMARM_GUARD_CANARY:
+		/* Every stack carved (root and NACTORS) is a canary one. */
+		ck_assert_uint_eq(rt->stacks.ncanary, NACTORS + 1);
+		break;
+	case SMARM_GUARD_MADVISE:
+		ck_assert_uint_eq(rt->stacks.ncanary, 0);
+		break;
+	case SMARM_GUARD_MPROTECT:
+		/* Forced mprotect guards every stack (AUTO could fall back
+		 * to canaries near the mapping limit, not here). */
+		ck_assert_uint_eq(rt->stacks.nguarded + rt->stacks.ncanary,
+				  NACTORS + 1);
+		if (mode == SMARM_GUARD_MPROTECT)
+			ck_assert_uint_eq(rt->stacks.ncanary, 0);
+		break;
+	}
+	smarm_runtime_free(rt);
+}
+
+START_TEST(test_runtime_mode)
+{
+	smarm_config cfg;
+
+	unsetenv("SMARM_STACK_GUARD");
+	smarm_config_init(&cfg);
+	ck_assert_int_eq(cfg.stack_guard, SMARM_GUARD_AUTO);
+	cfg.stack_guard = modes[_i];
+	run_modes(&cfg, modes[_i]);
+}
+END_TEST
+
+START_TEST(test_runtime_env)
+{
+	static const struct {
+		const char *value;
+		int mode;
+	} env[] = {
+		{ "madvise", SMARM_GUARD_MADVISE },
+		{ "mprotect", SMARM_GUARD_MPROTECT },
+		{ "canary", SMARM_GUARD_CANARY },
+		{ "auto", SMARM_GUARD_AUTO },
+	};
+	smarm_config cfg;
+	size_t i;
+
+	for (i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+		ck_assert_int_eq(setenv("SMARM_STACK_GUARD", env[i].value, 1),
+				 0);
+		smarm_config_init(&cfg);
+		ck_assert_int_eq(cfg.stack_guard, env[i].mode);
+		/* A value set after init wins over the environment. */
+		cfg.stack_guard = SMARM_GUARD_CANARY;
+		ck_assert_int_eq(cfg.stack_guard, SMARM_GUARD_CANARY);
+	}
+
+	/* Forced by the environment alone, with the actors running. */
+	ck_assert_int_eq(setenv("SMARM_STACK_GUARD", "canary", 1), 0);
+	smarm_config_init(&cfg);
+	run_modes(&cfg, SMARM_GUARD_CANARY);
+	ck_assert_int_eq(setenv("SMARM_STACK_GUARD", "mprotect", 1), 0);
+	smarm_config_init(&cfg);
+	run_modes(&cfg, SMARM_GUARD_MPROTECT);
+	unsetenv("SMARM_STACK_GUARD");
+}
+END_TEST
+
+/* smarm_run configures itself from the environment too. */
+static void *env_root(void *arg)
+{
+	smarm__worker *w = smarm__worker_self();
+
+	(void)arg;
+	ck_assert_int_eq(w->rt->stacks.mode, SMARM_GUARD_CANARY);
+	ck_assert_uint_eq(w->current->stack->guard, SMARM_GUARD_CANARY);
+	return (void *)1;
+}
+
+START_TEST(test_run_env)
+{
+	void *res = NULL;
+
+	ck_assert_int_eq(setenv("SMARM_STACK_GUARD", "canary", 1), 0);
+	ck_assert_int_eq(smarm_run(env_root, NULL, &res), 0);
+	ck_assert_ptr_eq(res, (void *)1);
+	unsetenv("SMARM_STACK_GUARD");
+}
+END_TEST
+
+/* ---- an overwritten canary ------------------------------------------------------------ */
+
+static volatile int sibling_ran;
+
+static void *sibling(void *arg)
+{
+	(void)arg;
+	sibling_ran++;
+	return NULL;
+}
+
+/* Overwrite our own canary; then either yield to a runnable sibling or
+ * end. */
+static void *smash_canary(void *arg)
+{
+	smarm__stack *st = smarm__worker_self()->current->stack;
+
+	ck_assert_uint_eq(st->guard, SMARM_GUARD_CANARY);
+	ck_assert(*st->canary == SMARM__CANARY);
+	*(volatile uint64_t *)st->lo = 0;
+	if (arg == NULL) {
+		smarm_yield();
+		ck_abort_msg("yield switched away past an overwritten canary "
+			     "(sibling ran %d times)", sibling_ran);
+	}
+	return NULL;
+}
+
+static void *smash_root(void *arg)
+{
+	smarm_spawn_opts o;
+	smarm_pid victim, sib;
+
+	smarm_spawn_opts_init(&o);
+	o.stack_size = 64 * KIB;
+	o.name = "smasher";
+	ck_assert_int_eq(smarm_spawn_opt(&victim, smash_canary, arg, &o), 0);
+	ck_assert_int_eq(smarm_spawn(&sib, sibling, NULL), 0);
+	smarm_join(victim, NULL, SMARM_FOREVER);
+	ck_abort_msg("the actor with an overwritten canary ended normally");
+	return NULL;
+}
+
+static void run_smash(void *how)
+{
+	smarm_config cfg;
+	smarm_runtime *rt = NULL;
+
+	smarm_config_init(&cfg);
+	cfg.stack_guard = SMARM_GUARD_CANARY;
+	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
+	smarm_runtime_run(rt, smash_root, how, NULL);
+	ck_abort_msg("the run returned");
+}
+
+START_TEST(test_canary_abort_yield)
+{
+	run_smash(NULL);
+}
+END_TEST
+
+START_TEST(test_canary_abort_end)
+{
+	run_smash((void *)1);
+}
+END_TEST
+
+/* The abort comes with a message naming the actor. */
+START_TEST(test_canary_message)
+{
+	char buf[4096];
+	size_t len = 0;
+	ssize_t n;
+	int fds[2], status;
+	pid_t child;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		dup2(fds[1], 2);
+		close(fds[0]);
+		close(fds[1]);
+		run_smash(NULL);
+		_exit(0);
+	}
+	close(fds[1]);
+	while (len < sizeof(buf) - 1 &&
+	       (n = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+		      "status %#x, stderr: %s", status, buf);
+	ck_assert_msg(strstr(buf, "stack overflow") != NULL, "stderr: %s", buf);
+	ck_assert_msg(strstr(buf, "canary") != NULL, "stderr: %s", buf);
+	ck_assert_msg(strstr(buf, "'smasher'") != NULL, "stderr: %s", buf);
+}
+END_TEST
+
+/* ---- a real overflow ----------------------------------------------------------------- */
+
+/* Uses at least bytes of stack, touching every page on the way down. */
+static __attribute__((noinline)) unsigned long use_stack(size_t bytes)
+{
+	volatile unsigned char buf[1024];
+	unsigned long sum;
+	size_t i;
+
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(bytes + i);
+	sum = buf[0];
+	if (bytes > sizeof(buf))
+		sum += use_stack(bytes - sizeof(buf));
+	return sum + buf[sizeof(buf) - 1];
+}
+
+static void *deep(void *arg)
+{
+	return (void *)use_stack((size_t)(uintptr_t)arg);
+}
+
+static void *overflow_root(void *arg)
+{
+	smarm_spawn_opts o;
+	smarm_pid pid;
+	void *res = NULL;
+
+	smarm_spawn_opts_init(&o);
+	o.stack_size = (size_t)(uintptr_t)arg;
+	/* Within the stack: fine. */
+	ck_assert_int_eq(smarm_spawn_opt(&pid, deep, (void *)(32 * KIB), &o),
+			 0);
+	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
+	/* Four times the stack: the guard page stops it. */
+	ck_assert_int_eq(smarm_spawn_opt(&pid, deep, (void *)(256 * KIB), &o),
+			 0);
+	smarm_join(pid, &res, SMARM_FOREVER);
+	return NULL;
+}
+
+static void run_overflow(int mode, size_t default_size, size_t spawn_size)
+{
+	smarm_config cfg;
+	smarm_runtime *rt = NULL;
+
+	smarm_config_init(&cfg);
+	cfg.stack_guard = mode;
+	cfg.stack_size = default_size;
+	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
+	smarm_runtime_run(rt, overflow_root, (void *)(uintptr_t)spawn_size,
+			  NULL);
+	ck_abort_msg("%s: a 64 KiB stack took 256 KiB unharmed",
+		     mode_name(mode));
+}
+
+/* A stack of its own size (64 KiB against the 256 KiB default). */
+START_TEST(test_overflow_own)
+{
+	run_overflow(guarded_modes[_i], SMARM_STACK_DEFAULT, 64 * KIB);
+}
+END_TEST
+
+/* A slab stack (64 KiB is the default), whose neighbour lies below. */
+START_TEST(test_overflow_slab)
+{
+	run_overflow(guarded_modes[_i], 64 * KIB, 0);
+}
+END_TEST
+
+/* ---- many actors alive at once ------------------------------------------------------- */
+
+#define NALIVE 10000
+
+static void *nap(void *arg)
+{
+	ck_assert_int_eq(smarm_sleep(1000 * 1000), 0);
+	return arg;
+}
+
+static void *alive_root(void *arg)
+{
+	smarm_pid *pids = malloc(NALIVE * sizeof(*pids));
+	uintptr_t k;
+
+	(void)arg;
+	ck_assert_ptr_nonnull(pids);
+	for (k = 0; k < NALIVE; k++)
+		ck_assert_int_eq(smarm_spawn(&pids[k], nap, (void *)(k + 1)),
+				 0);
+	for (k = 0; k < NALIVE; k++) {
+		void *res = NULL;
+
+		ck_assert_int_eq(smarm_join(pids[k], &res, SMARM_FOREVER), 0);
+		if (res != (void *)(k + 1))
+			ck_abort_msg("actor %lu returned %p", (unsigned long)k,
+				     res);
+	}
+	free(pids);
+	return (void *)2;
+}
+
+START_TEST(test_many_alive)
+{
+	int mode = modes[_i];
+	smarm_config cfg;
+	smarm_runtime *rt = NULL;
+	void *res = NULL;
+	size_t budget;
+	int err;
+
+	smarm_config_init(&cfg);
+	cfg.stack_guard = mode;
+	err = smarm_runtime_new(&rt, &cfg);
+	if (mode == SMARM_GUARD_MADVISE && !have_madvise) {
+		ck_assert_int_eq(err, ENOTSUP);
+		return;
+	}
+	ck_assert_int_eq(err, 0);
+	budget = rt->stacks.map_budget;
+	ck_assert_int_eq(smarm_runtime_run(rt, alive_root, NULL, &res), 0);
+	ck_assert_ptr_eq(res, (void *)2);
+	switch (expected_guard(mode)) {
+	case SMARM_GUARD_CANARY:
+		ck_assert_uint_eq(rt->stacks.ncanary, NALIVE + 1);
+		break;
+	case SMARM_GUARD_MADVISE:
+		ck_assert_uint_eq(rt->stacks.ncanary, 0);
+		break;
+	case SMARM_GUARD_MPROTECT:
+		ck_assert_uint_eq(rt->stacks.nguarded + rt->stacks.ncanary,
+				  NALIVE + 1);
+		/* A forced mode, or with the mappings to spare: every stack
+		 * got its guard. */
+		if (mode == SMARM_GUARD_MPROTECT ||
+		    (budget > 2 * (NALIVE + 1) + 200 &&
+		     rt->stacks.nguarded_max > NALIVE + 1))
+			ck_assert_uint_eq(rt->stacks.ncanary, 0);
+		break;
+	}
+	smarm_runtime_free(rt);
+}
+END_TEST
+
+/* ---- the suite ---------------------------------------------------------------------- */
+
+static Suite *stack_suite(void)
+{
+	Suite *s = suite_create("stack");
+	TCase *tc;
+
+	tc = tcase_create("init");
+	tcase_set_timeout(tc, TIMEOUT);
+	tcase_add_test(tc, test_init_errors);
+	tcase_add_loop_test(tc, test_init_fields, 0, NMODES);
+	tcase_add_test(tc, test_round);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("get_put");
+	tcase_set_timeout(tc, TIMEOUT);
+	tcase_add_loop_test(tc, test_get_write_put, 0, NMODES);
+	tcase_add_test(tc, test_canary_page_below);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("guard");
+	tcase_set_timeout(tc, TIMEOUT);
+	tcase_add_loop_test_raise_signal(tc, test_guard_fault_slab, SIGSEGV,
+					 0, nguarded_modes);
+	tcase_add_loop_test_raise_signal(tc, test_guard_fault_own, SIGSEGV,
+					 0, nguarded_modes);
+	tcase_add_loop_test_raise_signal(tc, test_guard_fault_read_page_bottom,
+					 SIGSEGV, 0, nguarded_modes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sizes");
+	tcase_set_timeout(tc, TIMEOUT);
+	tcase_add_loop_test(tc, test_own_sizes, 0, NMODES);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cache");
+	tcase_set_timeout(tc, TIMEOUT);
+	tcase_add_loop_test(tc, test_reuse_many, 0, NMODES);
+	tcase_add_loop_test(tc, test_trim, 0, NMODES);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fallback");
+	tcase_set_timeout(tc, TIMEOUT);
+	tcase_add_test(tc, test_auto_fallback);
+	tcase_add_test(tc, test_forced_no_fallback);
+	tcase_add_test(tc, test_guard_cap);
+	tcase_add_test(tc, test_spawn_enomem);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("runtime_modes");
+	tcase_set_timeout(tc, TIMEOUT);
+	tcase_add_loop_test(tc, test_runtime_mode, 0, NMODES);
+	tcase_add_test(tc, test_runtime_env);
+	tcase_add_test(tc, test_run_env);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("canary");
+	tcase_set_timeout(tc, TIMEOUT);
+	tcase_add_test_raise_signal(tc, test_canary_abort_yield, SIGABRT);
+	tcase_add_test_raise_signal(tc, test_canary_abort_end, SIGABRT);
+	tcase_add_test(tc, test_canary_message);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("overflow");
+	tcase_set_timeout(tc, TIMEOUT);
+	tcase_add_loop_test_raise_signal(tc, test_overflow_own, SIGSEGV, 0,
+					 nguarded_modes);
+	tcase_add_loop_test_raise_signal(tc, test_overflow_slab, SIGSEGV, 0,
+					 nguarded_modes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("many_alive");
+	tcase_set_timeout(tc, TIMEOUT);
+	tcase_add_loop_test(tc, test_many_alive, 0, NMODES);
+	suite_add_tcase(s, tc);
+
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	have_madvise = smarm__stack_have_madvise_guard();
+	guarded_modes[nguarded_modes++] = SMARM_GUARD_MPROTECT;
+	guarded_modes[nguarded_modes++] = SMARM_GUARD_AUTO;
+	if (have_madvise)
+		guarded_modes[nguarded_modes++] = SMARM_GUARD_MADVISE;
+
+	sr = srunner_create(stack_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
