@@ -97,16 +97,19 @@ static inline void timers_tick(smarm__worker *w)
 		timers_poll(w, smarm_now());
 }
 
-/* Switch from the context saved into *save to the next runnable actor,
- * or to the worker context when none is. */
-static inline void switch_out(smarm__worker *w, void **save)
+/* Switch from self (parked or ended) to the next runnable actor, or to
+ * the worker context when none is.  A parked actor whose timer has
+ * already fired may be the next one itself: it just goes on. */
+static inline void switch_out(smarm__worker *w, smarm__actor *self)
 {
 	smarm__actor *next;
 
 	timers_tick(w);
 	next = rq_pop(w);
 	w->current = next;
-	smarm__ctx_switch(save, next ? next->sp : w->sp);
+	if (__builtin_expect(next == self, 0))
+		return;
+	smarm__ctx_switch(&self->sp, next ? next->sp : w->sp);
 }
 
 static inline void check_canary(smarm__actor *self)
@@ -118,7 +121,7 @@ static inline void check_canary(smarm__actor *self)
 void smarm__switch(smarm__worker *w, smarm__actor *self)
 {
 	check_canary(self);
-	switch_out(w, &self->sp);
+	switch_out(w, self);
 }
 
 int smarm__park(smarm__worker *w, smarm__actor *self, uint64_t timeout)
@@ -415,7 +418,7 @@ void smarm__actor_finish(smarm__actor *self, void *result, int panicked)
 		 * switch below is done, since only this worker's thread uses
 		 * its cache. */
 		smarm__stack_put(&rt->stacks, self->stack);
-		switch_out(w, &self->sp);
+		switch_out(w, self);
 	} else {
 		/* A stack with a mapping of its own is unmapped: the worker
 		 * context does that once we are off it. */

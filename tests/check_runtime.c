@@ -10,13 +10,15 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+/* C11 threads, not <pthread.h>: the build adds lib/ to the include path,
+ * and lib/sched.h would shadow the <sched.h> that <pthread.h> includes. */
+#include <threads.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,7 +34,7 @@ static void run_in_actor(smarm_fn fn, void *arg)
 	ck_assert_int_eq(smarm_run(fn, arg, &res), 0);
 }
 
-/* Sleep the calling OS thread (for plain pthreads, never inside an actor). */
+/* Sleep the calling OS thread (a plain thread, never inside an actor). */
 static void nap_ms(unsigned ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -747,7 +749,7 @@ static void *busy_other_fn(void *arg)
 	return NULL;
 }
 
-static void *busy_thread(void *arg)
+static int busy_thread(void *arg)
 {
 	void *res = (void *)1;
 
@@ -760,7 +762,7 @@ static void *busy_thread(void *arg)
 	/* refused with a diagnostic: busy_a is running */
 	smarm_runtime_free(busy_a);
 	atomic_store(&busy_done, 1);
-	return NULL;
+	return 0;
 }
 
 static void *busy_root(void *arg)
@@ -773,16 +775,16 @@ static void *busy_root(void *arg)
 
 START_TEST(test_run_ebusy_other_thread)
 {
-	pthread_t th;
+	thrd_t th;
 	void *res = NULL;
 
 	ck_assert_int_eq(smarm_runtime_new(&busy_a, NULL), 0);
 	ck_assert_int_eq(smarm_runtime_new(&busy_b, NULL), 0);
-	ck_assert_int_eq(pthread_create(&th, NULL, busy_thread, NULL), 0);
+	ck_assert_int_eq(thrd_create(&th, busy_thread, NULL), thrd_success);
 	ck_assert_int_eq(smarm_runtime_run(busy_a, busy_root, (void *)0x42,
 					   &res), 0);
 	ck_assert_ptr_eq(res, (void *)0x42);
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(thrd_join(th, NULL), thrd_success);
 
 	ck_assert_int_eq(busy_rc_run, EBUSY);
 	ck_assert_int_eq(busy_rc_b, EBUSY);
@@ -802,25 +804,25 @@ START_TEST(test_run_ebusy_other_thread)
 END_TEST
 
 /* Once no runtime runs, any thread may run one. */
-static void *thread_runs(void *arg)
+static int thread_runs(void *arg)
 {
 	void *res = NULL;
 	int *rc = arg;
 
 	rc[0] = smarm_run(return_arg, (void *)0x77, &res);
 	rc[1] = res == (void *)0x77;
-	return NULL;
+	return 0;
 }
 
 START_TEST(test_run_in_other_thread)
 {
-	pthread_t th;
+	thrd_t th;
 	int rc[2] = { -1, 0 };
 	void *res = NULL;
 
 	ck_assert_int_eq(smarm_run(return_arg, (void *)1, &res), 0);
-	ck_assert_int_eq(pthread_create(&th, NULL, thread_runs, rc), 0);
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(thrd_create(&th, thread_runs, rc), thrd_success);
+	ck_assert_int_eq(thrd_join(th, NULL), thrd_success);
 	ck_assert_int_eq(rc[0], 0);
 	ck_assert_int_eq(rc[1], 1);
 	ck_assert_int_eq(smarm_run(return_arg, (void *)2, &res), 0);
