@@ -15,8 +15,9 @@
 
 /* Save the callee-saved state on the current stack, store the stack
  * pointer in *save, load the stack pointer load and resume what was saved
- * there.  Returns when some other context switches back to *save. */
-void smarm__ctx_switch(void **save, void *load);
+ * there.  Returns 0 when some other context switches back to *save (the
+ * value lets a caller that returns 0 end with a tail call). */
+int smarm__ctx_switch(void **save, void *load);
 
 void smarm__ctx_start(void);
 

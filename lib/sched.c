@@ -326,14 +326,10 @@ int smarm_detach(smarm_pid pid)
 
 /* ---- the actor's own calls ------------------------------------------------- */
 
-int smarm_yield(void)
+static inline int yield(smarm__worker *w)
 {
-	smarm__worker *w = worker_at_entry();
 	smarm__actor *self, *next;
 
-	if (__builtin_expect(w == NULL, 0))
-		return EPERM;
-	timers_tick(w);
 	next = w->rq_head;
 	if (next == NULL)
 		return 0;
@@ -348,8 +344,26 @@ int smarm_yield(void)
 		w->rq_tail->next = self;
 	w->rq_tail = self;
 	w->current = next;
-	smarm__ctx_switch(&self->sp, next->sp);
-	return 0;
+	return smarm__ctx_switch(&self->sp, next->sp);
+}
+
+/* Off the hot path, so that the common yield needs no register saved
+ * around a call and ends in a tail call to the switch. */
+static __attribute__((noinline)) int yield_slow(smarm__worker *w)
+{
+	if (w == NULL)
+		return EPERM;
+	timers_tick(w);
+	return yield(w);
+}
+
+int smarm_yield(void)
+{
+	smarm__worker *w = worker_at_entry();
+
+	if (__builtin_expect(w == NULL || w->timers.n != 0, 0))
+		return yield_slow(w);
+	return yield(w);
 }
 
 smarm_pid smarm_self(void)

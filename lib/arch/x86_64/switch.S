@@ -30,7 +30,7 @@
 
 	.text
 
-/* void smarm__ctx_switch(void **save, void *load) */
+/* int smarm__ctx_switch(void **save, void *load): returns 0 */
 	.globl	smarm__ctx_switch
 	.hidden	smarm__ctx_switch
 	.type	smarm__ctx_switch, @function
@@ -85,6 +85,7 @@ smarm__ctx_switch:
 	popq	%rbp
 	.cfi_adjust_cfa_offset -8
 	.cfi_restore %rbp
+	xorl	%eax, %eax
 	ret
 	.cfi_endproc
 	.size	smarm__ctx_switch, .-smarm__ctx_switch
