@@ -62,6 +62,9 @@ extern "C" {
 #define SMARM_STACK_MIN (16u * 1024u)
 #define SMARM_STACK_MAX (1024u * 1024u * 1024u)
 
+/* Preemption points an actor passes between forced yields, by default. */
+#define SMARM_PREEMPT_DEFAULT 1024u
+
 /* Longest actor name kept, including the terminating NUL. */
 #define SMARM_NAME_MAX 32
 
@@ -95,12 +98,19 @@ typedef void *(*smarm_fn)(void *arg);
 
 typedef struct smarm_runtime smarm_runtime;
 
+/* The two ends of a channel.  A channel has one receiving end and any
+ * number of sending handles (smarm_tx_clone); each is closed once. */
+typedef struct smarm_tx smarm_tx;
+typedef struct smarm_rx smarm_rx;
+
 /* Runtime settings.  Always fill with smarm_config_init() first. */
 typedef struct smarm_config {
 	unsigned threads;       /* worker threads (only 1 for now) */
 	int stack_guard;        /* enum smarm_stack_guard */
 	size_t stack_size;      /* default actor stack size in bytes */
-	uintptr_t reserved[13]; /* keep zero */
+	unsigned preempt_budget; /* preemption points between forced yields;
+				    0 = never yield at one */
+	uintptr_t reserved[12]; /* keep zero */
 } smarm_config;
 
 /* Per-spawn options.  Always fill with smarm_spawn_opts_init() first. */
@@ -134,6 +144,29 @@ SMARM_API int smarm_name(smarm_pid pid, char *buf, size_t size);
 SMARM_API int smarm_yield(void);
 SMARM_API void smarm_exit(void *result) SMARM__NORETURN;
 SMARM_API void smarm_panic(const char *fmt, ...) SMARM__PANIC_ATTRS;
+
+/* ---- Channels ------------------------------------------------------------- */
+
+SMARM_API int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size);
+SMARM_API int smarm_send(smarm_tx *tx, const void *elem);
+SMARM_API int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout);
+SMARM_API int smarm_try_recv(smarm_rx *rx, void *out);
+SMARM_API smarm_tx *smarm_tx_clone(smarm_tx *tx);
+SMARM_API int smarm_tx_close(smarm_tx *tx);
+SMARM_API int smarm_rx_close(smarm_rx *rx);
+
+/* ---- Preemption points ----------------------------------------------------- */
+
+/* Counts one preemption point; yields when the actor's budget is spent.
+ * A no-op outside an actor.  SMARM_CHECK() is the statement form. */
+SMARM_API void smarm_check(void);
+#define SMARM_CHECK() smarm_check()
+
+/* malloc(3) and friends, each also a preemption point. */
+SMARM_API void *smarm_malloc(size_t size);
+SMARM_API void *smarm_calloc(size_t nmemb, size_t size);
+SMARM_API void *smarm_realloc(void *ptr, size_t size);
+SMARM_API void smarm_free(void *ptr);
 
 /* ---- Time ----------------------------------------------------------------- */
 

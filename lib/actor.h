@@ -10,8 +10,19 @@
 #include <stdint.h>
 
 #include "smarm.h"
+#include "atomic.h"
+#include "mpscq.h"
 #include "pid.h"
 #include "stack.h"
+
+struct smarm__worker;
+
+/* Park states (smarm__actor.pstate). */
+enum {
+	SMARM__RUNNING = 0,  /* running or runnable */
+	SMARM__PARKED = 1,   /* switched away, waiting for a wake */
+	SMARM__NOTIFIED = 2  /* running, and a wake came before it parked */
+};
 
 typedef struct smarm__actor {
 	void *sp;                         /* saved context while not running */
@@ -21,9 +32,13 @@ typedef struct smarm__actor {
 	smarm__slot *slot;
 	smarm_fn fn;
 	void *arg;
+	struct smarm__worker *worker;     /* the worker it runs on */
 	uint64_t deadline;                /* of the pending timed wait */
 	uint32_t timer_idx;               /* heap position + 1, 0 = no timer */
 	int wake;                         /* why a park ended: 0 or ETIMEDOUT */
+	unsigned budget;                  /* preemption points left */
+	smarm__atomic pstate;             /* SMARM__RUNNING, ... */
+	smarm__mpscq_node wake_link;      /* in the worker's inbox */
 } smarm__actor;
 
 /* Entry of every actor, run on its fresh stack. */

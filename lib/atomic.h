@@ -36,11 +36,49 @@ static inline void smarm__atomic_store_relaxed(smarm__atomic *a, AO_t x)
 	AO_store(&a->v, x);
 }
 
+/* Store, then a full barrier: no later load is done before the store is
+ * visible to every thread (the StoreLoad order of Dekker-style
+ * handshakes: "I announce, then I look"). */
+static inline void smarm__atomic_store_full(smarm__atomic *a, AO_t x)
+{
+	AO_store_full(&a->v, x);
+}
+
 /* Full-barrier compare-and-swap: returns nonzero when *a was old and is
  * now new. */
 static inline int smarm__atomic_cas_full(smarm__atomic *a, AO_t old, AO_t new)
 {
 	return AO_compare_and_swap_full(&a->v, old, new);
+}
+
+/* Full-barrier compare-and-swap returning the value found. */
+static inline AO_t smarm__atomic_fetch_cas_full(smarm__atomic *a, AO_t old,
+						AO_t new)
+{
+	return AO_fetch_compare_and_swap_full(&a->v, old, new);
+}
+
+/* Full-barrier fetch-and-add; returns the old value. */
+static inline AO_t smarm__atomic_fetch_add_full(smarm__atomic *a, AO_t d)
+{
+	return AO_fetch_and_add_full(&a->v, d);
+}
+
+/* A 32-bit atomic, for futex words. */
+typedef struct {
+	volatile unsigned int v;
+} smarm__atomic_u32;
+
+static inline unsigned int smarm__atomic_u32_load_acquire(
+	const smarm__atomic_u32 *a)
+{
+	return AO_int_load_acquire(&a->v);
+}
+
+static inline unsigned int smarm__atomic_u32_fetch_add_full(
+	smarm__atomic_u32 *a, unsigned int d)
+{
+	return AO_int_fetch_and_add_full(&a->v, d);
 }
 
 #endif /* SMARM_ATOMIC_H */

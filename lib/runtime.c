@@ -38,6 +38,7 @@ void smarm_config_init(smarm_config *cfg)
 	cfg->threads = 1;
 	cfg->stack_guard = guard_from_env();
 	cfg->stack_size = SMARM_STACK_DEFAULT;
+	cfg->preempt_budget = SMARM_PREEMPT_DEFAULT;
 }
 
 int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)

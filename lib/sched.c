@@ -22,8 +22,9 @@
 
 /* initial-exec: a plain %fs-relative load instead of a __tls_get_addr
  * call on every access. */
-static __thread smarm__worker *tls_worker
+__thread smarm__worker *smarm__tls_worker
 	__attribute__((tls_model("initial-exec")));
+#define tls_worker smarm__tls_worker
 
 _Static_assert(((sizeof(smarm__stack) + 63) & ~63u) +
 	       ((sizeof(smarm__actor) + 63) & ~63u) + 96 <= SMARM__STACK_TOP,
@@ -49,13 +50,7 @@ smarm__worker *smarm__worker_self(void)
 	return tls_worker;
 }
 
-/* The worker at the entry of a public call, before anything can switch:
- * inlined to one %fs-relative load.  After a switch, code must use
- * smarm__worker_self() instead (see sched.h). */
-static inline smarm__worker *worker_at_entry(void)
-{
-	return tls_worker;
-}
+#define worker_at_entry smarm__worker_at_entry
 
 static inline void rq_push(smarm__worker *w, smarm__actor *a)
 {
@@ -80,21 +75,46 @@ static inline smarm__actor *rq_pop(smarm__worker *w)
 }
 
 /* Move every actor whose deadline passed to the run queue. */
-static __attribute__((noinline)) void timers_poll(smarm__worker *w, uint64_t now)
+static __attribute__((noinline)) void timers_poll(smarm__worker *w,
+						  uint64_t now)
 {
 	smarm__actor *a;
 
 	while ((a = smarm__timers_expired(&w->timers, now)) != NULL) {
-		a->wake = ETIMEDOUT;
+		/* PARKED -> RUNNING, unless a wake from another thread got
+		 * there first: then the actor is in the inbox already and
+		 * this timer simply goes. */
+		if (smarm__atomic_cas_full(&a->pstate, SMARM__PARKED,
+					   SMARM__RUNNING)) {
+			a->wake = ETIMEDOUT;
+			rq_push(w, a);
+		}
+	}
+}
+
+/* Move the actors other threads woke to the run queue. */
+static __attribute__((noinline)) void inbox_drain(smarm__worker *w)
+{
+	smarm__mpscq_node *n;
+
+	while ((n = smarm__mpscq_pop(&w->inbox, &w->inbox_stub)) != NULL) {
+		smarm__actor *a = (smarm__actor *)
+			((char *)n - offsetof(smarm__actor, wake_link));
+
+		if (a->timer_idx)
+			smarm__timers_remove(&w->timers, a);
 		rq_push(w, a);
 	}
 }
 
-static inline void timers_tick(smarm__worker *w)
+/* Timers and wake-ups from elsewhere, at every scheduling decision. */
+static inline void poll_events(smarm__worker *w)
 {
 	if (__builtin_expect(w->timers.n != 0, 0) &&
 	    (w->rq_head == NULL || (++w->tick & TIMER_CHECK_MASK) == 0))
 		timers_poll(w, smarm_now());
+	if (__builtin_expect(smarm__mpscq_busy(&w->inbox, &w->inbox_stub), 0))
+		inbox_drain(w);
 }
 
 /* Switch from self (parked or ended) to the next runnable actor, or to
@@ -104,7 +124,7 @@ static inline void switch_out(smarm__worker *w, smarm__actor *self)
 {
 	smarm__actor *next;
 
-	timers_tick(w);
+	poll_events(w);
 	next = rq_pop(w);
 	w->current = next;
 	if (__builtin_expect(next == self, 0))
@@ -131,15 +151,69 @@ int smarm__park(smarm__worker *w, smarm__actor *self, uint64_t timeout)
 		self->deadline = smarm__deadline(smarm_now(), timeout);
 		smarm__timers_add(&w->timers, self);
 	}
+	/* RUNNING -> PARKED, full barrier: from here on a waker's CAS sees
+	 * PARKED and queues us.  A wake that came first left NOTIFIED: take
+	 * it and go on without parking. */
+	if (!smarm__atomic_cas_full(&self->pstate, SMARM__RUNNING,
+				    SMARM__PARKED)) {
+		smarm__atomic_store_relaxed(&self->pstate, SMARM__RUNNING);
+		if (self->timer_idx)
+			smarm__timers_remove(&w->timers, self);
+		return 0;
+	}
 	smarm__switch(w, self);
 	return self->wake;
 }
 
-void smarm__unpark(smarm__worker *w, smarm__actor *a)
+static void futex_wake(smarm__atomic_u32 *word)
 {
-	if (a->timer_idx)
-		smarm__timers_remove(&w->timers, a);
-	rq_push(w, a);
+	syscall(SYS_futex, &word->v, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* a's state went PARKED -> RUNNING under our hands: queue it. */
+static void make_runnable(smarm__actor *a)
+{
+	smarm__worker *w = a->worker;
+
+	if (worker_at_entry() == w) {
+		if (a->timer_idx)
+			smarm__timers_remove(&w->timers, a);
+		rq_push(w, a);
+		return;
+	}
+	/* From another thread: through the inbox.  The push ends with a full
+	 * barrier, so the load of sleeping comes after the actor is visible
+	 * in the inbox; idle() announces sleeping (full barrier) before it
+	 * looks at the inbox a last time.  One side sees the other, and a
+	 * bumped idle_seq makes a futex wait that has not started return at
+	 * once: no wake-up is lost. */
+	smarm__mpscq_push(&w->inbox, &a->wake_link);
+	if (smarm__atomic_load_acquire(&w->sleeping)) {
+		smarm__atomic_u32_fetch_add_full(&w->idle_seq, 1);
+		futex_wake(&w->idle_seq);
+	}
+}
+
+void smarm__wake(smarm__actor *a)
+{
+	AO_t s = smarm__atomic_load_acquire(&a->pstate);
+
+	for (;;) {
+		if (s == SMARM__PARKED) {
+			if (smarm__atomic_cas_full(&a->pstate, SMARM__PARKED,
+						   SMARM__RUNNING)) {
+				make_runnable(a);
+				return;
+			}
+		} else if (s == SMARM__RUNNING) {
+			if (smarm__atomic_cas_full(&a->pstate, SMARM__RUNNING,
+						   SMARM__NOTIFIED))
+				return;
+		} else {
+			return; /* NOTIFIED already */
+		}
+		s = smarm__atomic_load_acquire(&a->pstate);
+	}
 }
 
 void smarm__actor_main(void *p)
@@ -181,7 +255,10 @@ spawn(smarm__worker *w, smarm_fn fn, void *arg, size_t stack_size,
 	a->slot = slot;
 	a->fn = fn;
 	a->arg = arg;
+	a->worker = w;
 	a->timer_idx = 0;
+	a->budget = w->budget;
+	smarm__atomic_store_relaxed(&a->pstate, SMARM__RUNNING);
 	a->sp = smarm__ctx_make(a, smarm__actor_main, a);
 	/* An empty name is the common case: one store. */
 	slot->actor = a;
@@ -353,7 +430,15 @@ static __attribute__((noinline)) int yield_slow(smarm__worker *w)
 {
 	if (w == NULL)
 		return EPERM;
-	timers_tick(w);
+	poll_events(w);
+	return yield(w);
+}
+
+int smarm__yield(smarm__worker *w)
+{
+	if (__builtin_expect(w->timers.n != 0 ||
+			     smarm__mpscq_busy(&w->inbox, &w->inbox_stub), 0))
+		return yield_slow(w);
 	return yield(w);
 }
 
@@ -361,7 +446,8 @@ int smarm_yield(void)
 {
 	smarm__worker *w = worker_at_entry();
 
-	if (__builtin_expect(w == NULL || w->timers.n != 0, 0))
+	if (__builtin_expect(w == NULL || w->timers.n != 0 ||
+			     smarm__mpscq_busy(&w->inbox, &w->inbox_stub), 0))
 		return yield_slow(w);
 	return yield(w);
 }
@@ -423,7 +509,7 @@ void smarm__actor_finish(smarm__actor *self, void *result, int panicked)
 				result ? (const char *)result : "(no memory)");
 		release(&rt->pids, s);
 	} else if (s->joiner) {
-		smarm__unpark(w, s->joiner);
+		smarm__wake(s->joiner);
 	}
 	check_canary(self);
 	if (__builtin_expect(self->stack->map_len == 0, 1)) {
@@ -445,29 +531,40 @@ void smarm__actor_finish(smarm__actor *self, void *result, int panicked)
 
 /* ---- the worker ---------------------------------------------------------- */
 
-/* Nothing is runnable: sleep in the kernel until the next deadline. */
+/* Nothing is runnable: sleep in the kernel until the next deadline or a
+ * wake from another thread (see make_runnable for the handshake). */
 static void idle(smarm__worker *w)
 {
-	uint64_t now = smarm_now(), next;
+	uint64_t next;
 	struct timespec ts, *tsp = NULL;
+	unsigned int seq;
 
-	timers_poll(w, now);
+	timers_poll(w, smarm_now());
+	if (smarm__mpscq_busy(&w->inbox, &w->inbox_stub))
+		inbox_drain(w);
 	if (w->rq_head)
 		return;
-	next = smarm__timers_next(&w->timers);
-	if (next != UINT64_MAX) {
-		/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time. */
-		ts.tv_sec = (time_t)(next / 1000000000u);
-		ts.tv_nsec = (long)(next % 1000000000u);
-		tsp = &ts;
+	seq = smarm__atomic_u32_load_acquire(&w->idle_seq);
+	smarm__atomic_store_full(&w->sleeping, 1);
+	if (!smarm__mpscq_busy(&w->inbox, &w->inbox_stub)) {
+		next = smarm__timers_next(&w->timers);
+		if (next != UINT64_MAX) {
+			/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC
+			 * time. */
+			ts.tv_sec = (time_t)(next / 1000000000u);
+			ts.tv_nsec = (long)(next % 1000000000u);
+			tsp = &ts;
+		}
+		syscall(SYS_futex, &w->idle_seq.v, FUTEX_WAIT_BITSET_PRIVATE,
+			seq, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
 	}
-	syscall(SYS_futex, &w->idle_word, FUTEX_WAIT_BITSET_PRIVATE, 0, tsp,
-		NULL, FUTEX_BITSET_MATCH_ANY);
+	smarm__atomic_store_relaxed(&w->sleeping, 0);
 }
 
 /* Runs actors until none is alive (0) or every one left is parked with
- * nothing that could ever wake it (EDEADLK): no actor runnable and no
- * timer pending, and nothing outside the worker can wake an actor. */
+ * nothing that could ever wake it (EDEADLK): no actor runnable, no timer
+ * pending, no wake-up in the inbox, and no actor waiting in smarm_recv
+ * (which a plain thread may yet send to). */
 static int loop(smarm__worker *w)
 {
 	for (;;) {
@@ -475,10 +572,11 @@ static int loop(smarm__worker *w)
 
 		if (w->rt->live == 0)
 			return 0;
-		timers_tick(w);
+		poll_events(w);
 		a = rq_pop(w);
 		if (a == NULL) {
-			if (w->timers.n == 0)
+			if (w->timers.n == 0 && w->chan_waiters == 0 &&
+			    !smarm__mpscq_busy(&w->inbox, &w->inbox_stub))
 				return EDEADLK;
 			idle(w);
 			continue;
@@ -504,6 +602,10 @@ int smarm__sched_run(struct smarm_runtime *rt, smarm_fn fn, void *arg,
 	 * whenever no actor is alive. */
 	w->current = w->rq_head = w->rq_tail = NULL;
 	w->unmap = NULL;
+	w->chan_waiters = 0;
+	w->budget = rt->cfg.preempt_budget;
+	smarm__mpscq_init(&w->inbox, &w->inbox_stub);
+	smarm__atomic_store_relaxed(&w->sleeping, 0);
 	w->tick = 0;
 	w->rt = rt;
 	tls_worker = w;

@@ -15,6 +15,7 @@
 #include "smarm.h"
 #include "actor.h"
 #include "atomic.h"
+#include "mpscq.h"
 #include "pid.h"
 #include "stack.h"
 #include "timer.h"
@@ -26,9 +27,16 @@ typedef struct smarm__worker {
 	void *sp;                /* the worker context, while an actor runs */
 	smarm__stack *unmap;     /* own-mapped stack of an ended actor */
 	uint32_t tick;           /* switches, to space out timer checks */
-	int idle_word;           /* futex the idle worker sleeps on */
+	unsigned budget;         /* preemption budget given to each actor */
+	uint64_t chan_waiters;   /* actors parked in smarm_recv */
 	smarm__timers timers;
 	struct smarm_runtime *rt;
+	/* Written by other threads: actors they woke, and the idle handshake
+	 * (see idle() in sched.c).  On their own cache line. */
+	smarm__mpscq inbox __attribute__((aligned(64)));
+	smarm__mpscq_node inbox_stub;
+	smarm__atomic sleeping;  /* 1 while the worker is about to sleep */
+	smarm__atomic_u32 idle_seq; /* futex word; bumped to wake it */
 } smarm__worker;
 
 struct smarm_runtime {
@@ -46,11 +54,34 @@ struct smarm_runtime {
  * address of a thread-local. */
 smarm__worker *smarm__worker_self(void) __attribute__((noinline));
 
-/* Park the calling actor until smarm__unpark or, unless timeout is
- * SMARM_FOREVER, until the timeout passes.  Returns 0 when unparked,
- * ETIMEDOUT when the timer fired. */
+/*
+ * Park the calling actor until smarm__wake or, unless timeout is
+ * SMARM_FOREVER, until the timeout passes.  Returns 0 when woken,
+ * ETIMEDOUT when the timer fired.  A wake that arrives before the park
+ * (from another thread, between the caller's "nothing to do" and its
+ * park) is not lost: the park then returns 0 at once.  Callers loop on
+ * their own condition, since a wake means "look again".
+ */
 int smarm__park(smarm__worker *w, smarm__actor *self, uint64_t timeout);
-void smarm__unpark(smarm__worker *w, smarm__actor *a);
+
+/* Wake a parked actor, or make its next park return at once.  Callable
+ * from any thread: a wake from outside the actor's worker goes through the
+ * worker's inbox and rouses the worker if it sleeps. */
+void smarm__wake(smarm__actor *a);
+
+/* Inline form of smarm__worker_self for the entry of public calls. */
+extern __thread smarm__worker *smarm__tls_worker
+	__attribute__((tls_model("initial-exec")));
+
+/* The worker at the entry of a public call, before anything can switch:
+ * one %fs-relative load.  After a switch, use smarm__worker_self(). */
+static inline smarm__worker *smarm__worker_at_entry(void)
+{
+	return smarm__tls_worker;
+}
+
+/* Yield (smarm_yield) for callers that already hold the worker. */
+int smarm__yield(smarm__worker *w);
 
 /* Leave self (queued, parked or ended) for the next runnable actor, or
  * the worker context when there is none.  Returns when self is resumed. */

@@ -4,34 +4,9 @@
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
-#define _GNU_SOURCE
-#include <smarm.h>
-
-#include <check.h>
-#include <errno.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#define MS (1000ull * 1000ull)
-#define TIMEOUT 60
+#include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static void run_in_actor(smarm_fn fn, void *arg)
-{
-	void *res = NULL;
-
-	ck_assert_int_eq(smarm_run(fn, arg, &res), 0);
-}
-
-static void *return_arg(void *arg)
-{
-	return arg;
-}
 
 /* Spawn fn(arg) with the given options; join it; return join's code. */
 static int spawn_join(smarm_fn fn, void *arg, const smarm_spawn_opts *o,
@@ -42,21 +17,6 @@ static int spawn_join(smarm_fn fn, void *arg, const smarm_spawn_opts *o,
 	ck_assert_int_eq(smarm_spawn_opt(&pid, fn, arg, o), 0);
 	ck_assert(!smarm_pid_eq(pid, SMARM_PID_NONE));
 	return smarm_join(pid, res, SMARM_FOREVER);
-}
-
-/* Uses at least `bytes` of stack, touching every page on the way down. */
-static __attribute__((noinline)) unsigned long use_stack(size_t bytes)
-{
-	volatile unsigned char buf[1024];
-	unsigned long sum;
-	size_t i;
-
-	for (i = 0; i < sizeof(buf); i++)
-		buf[i] = (unsigned char)(bytes + i);
-	sum = buf[0];
-	if (bytes > sizeof(buf))
-		sum += use_stack(bytes - sizeof(buf));
-	return sum + buf[sizeof(buf) - 1];
 }
 
 /* ---- spawn, return, exit ------------------------------------------------ */
@@ -761,54 +721,36 @@ static Suite *actor_suite(void)
 	Suite *s = suite_create("actor");
 	TCase *tc;
 
-	tc = tcase_create("spawn");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "spawn");
 	tcase_add_test(tc, test_spawn_return);
 	tcase_add_test(tc, test_exit_nested);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("panic");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "panic");
 	tcase_add_test(tc, test_panic_reason);
 	tcase_add_test(tc, test_panic_isolated);
 	tcase_add_test(tc, test_panic_detached);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("self");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "self");
 	tcase_add_test(tc, test_self);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("name");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "name");
 	tcase_add_test(tc, test_name);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("spawn_opt");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "spawn_opt");
 	tcase_add_test(tc, test_spawn_opts_init);
 	tcase_add_test(tc, test_stack_size);
 	tcase_add_test_raise_signal(tc, test_stack_overflow, SIGSEGV);
 	tcase_add_test(tc, test_spawn_opt_errors);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("outside");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "outside");
 	tcase_add_test_raise_signal(tc, test_exit_outside, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_panic_outside, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_exit_outside_after_run, SIGABRT);
-	suite_add_tcase(s, tc);
 
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(actor_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(actor_suite());
 }

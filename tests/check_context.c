@@ -8,19 +8,12 @@
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
-#define _GNU_SOURCE
-#include <smarm.h>
+#define TIMEOUT 120
+#include "testutil.h"
 
-#include <check.h>
 #include <execinfo.h>
 #include <fenv.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "context.h"
 
@@ -36,7 +29,6 @@
 #define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
 #endif
 
-#define TIMEOUT 120
 #define PAGE 4096u
 
 /* First code a fresh context runs (switch.S); hidden, but linked in. */
@@ -701,54 +693,34 @@ static Suite *context_suite(void)
 	Suite *s = suite_create("context");
 	TCase *tc;
 
-	tc = tcase_create("entry");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "entry");
 	tcase_add_test(tc, test_entry_arg);
 	tcase_add_test(tc, test_make_stays_below_top);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("pingpong");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "pingpong");
 	tcase_add_test(tc, test_pingpong);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("registers");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "registers");
 	tcase_add_test(tc, test_callee_saved);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("alignment");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "alignment");
 	tcase_add_test(tc, test_alignment);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("fenv");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "fenv");
 	tcase_add_test(tc, test_fenv_per_context);
 	tcase_add_test(tc, test_fenv_fresh_default);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("many");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "many");
 	tcase_add_test(tc, test_many_contexts);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("edges");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "edges");
 	tcase_add_test_raise_signal(tc, test_entry_return_traps, SIGILL);
 	tcase_add_test(tc, test_unwind_stops);
-	suite_add_tcase(s, tc);
 
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(context_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(context_suite());
 }

@@ -3,18 +3,9 @@
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
-#define _GNU_SOURCE
-#include <smarm.h>
+#include "testutil.h"
 
-#include <check.h>
-#include <errno.h>
 #include <limits.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define TIMEOUT 60
 
 /* Every code smarm can return (smarm(7), semantics of each call). */
 static const int known_codes[] = {
@@ -119,29 +110,19 @@ static Suite *error_suite(void)
 	Suite *s = suite_create("error");
 	TCase *tc;
 
-	tc = tcase_create("strerror");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "strerror");
 	tcase_add_test(tc, test_strerror_known);
 	tcase_add_test(tc, test_strerror_unknown);
 	tcase_add_test(tc, test_strerror_never_null);
 	tcase_add_test(tc, test_strerror_in_actor);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("version");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "version");
 	tcase_add_test(tc, test_version);
-	suite_add_tcase(s, tc);
 
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(error_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(error_suite());
 }

@@ -6,20 +6,12 @@
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
-#define _GNU_SOURCE
-#include <smarm.h>
-
-#include <check.h>
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#define TIMEOUT 120
+#include "testutil.h"
 
 #include "pid.h"
 #include "sched.h"
 
-#define TIMEOUT 120
 #define MANY 100000u
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -516,45 +508,29 @@ static Suite *pid_suite(void)
 	Suite *s = suite_create("pid");
 	TCase *tc;
 
-	tc = tcase_create("table");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "table");
 	tcase_add_test(tc, test_init_fini);
 	tcase_add_test(tc, test_table_full);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("lookup");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "lookup");
 	tcase_add_test(tc, test_fresh_slot);
 	tcase_add_test(tc, test_stale_after_free);
 	tcase_add_test(tc, test_garbage_pids);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("many");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "many");
 	tcase_add_test(tc, test_many);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("generation");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "generation");
 	tcase_add_test(tc, test_gen_wrap);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("public");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "public");
 	tcase_add_test(tc, test_public_stale);
 	tcase_add_test(tc, test_public_across_runs);
-	suite_add_tcase(s, tc);
 
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(pid_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(pid_suite());
 }

@@ -4,35 +4,16 @@
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
-#define _GNU_SOURCE
-#include <smarm.h>
+#include "testutil.h"
 
-#include <check.h>
 #include <dirent.h>
-#include <errno.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 /* C11 threads, not <pthread.h>: the build adds lib/ to the include path,
  * and lib/sched.h would shadow the <sched.h> that <pthread.h> includes. */
 #include <threads.h>
 #include <time.h>
-#include <unistd.h>
-
-#define MS (1000ull * 1000ull)
-#define TIMEOUT 60
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static void run_in_actor(smarm_fn fn, void *arg)
-{
-	void *res = NULL;
-
-	ck_assert_int_eq(smarm_run(fn, arg, &res), 0);
-}
 
 /* Sleep the calling OS thread (a plain thread, never inside an actor). */
 static void nap_ms(unsigned ms)
@@ -43,11 +24,6 @@ static void nap_ms(unsigned ms)
 		;
 }
 
-static void *return_arg(void *arg)
-{
-	return arg;
-}
-
 static int trivial_ran;
 
 static void *trivial(void *arg)
@@ -55,21 +31,6 @@ static void *trivial(void *arg)
 	(void)arg;
 	trivial_ran++;
 	return NULL;
-}
-
-/* Uses at least `bytes` of stack, touching every page on the way down. */
-static __attribute__((noinline)) unsigned long use_stack(size_t bytes)
-{
-	volatile unsigned char buf[1024];
-	unsigned long sum;
-	size_t i;
-
-	for (i = 0; i < sizeof(buf); i++)
-		buf[i] = (unsigned char)(bytes + i);
-	sum = buf[0];
-	if (bytes > sizeof(buf))
-		sum += use_stack(bytes - sizeof(buf));
-	return sum + buf[sizeof(buf) - 1];
 }
 
 /* Number of entries in /proc/self/task. */
@@ -866,6 +827,200 @@ START_TEST(test_free)
 }
 END_TEST
 
+/* ---- deadlock ------------------------------------------------------------ */
+
+/*
+ * When every actor still alive is parked with nothing that could wake it
+ * (none runnable, no timer pending), the run returns EDEADLK, abandons the
+ * parked actors and leaves *result alone.  None of the actors here holds
+ * memory of its own, so under valgrind nothing may leak.
+ */
+#define UNTOUCHED ((void *)0x5a5a)
+
+/* Parks for ever: nothing can wake it. */
+static void *sleep_forever(void *arg)
+{
+	(void)arg;
+	smarm_sleep(SMARM_FOREVER);
+	ck_abort_msg("an actor sleeping SMARM_FOREVER woke up");
+	return NULL;
+}
+
+/* The root joins an actor that sleeps for ever. */
+static void *join_sleeper_root(void *arg)
+{
+	smarm_pid pid;
+
+	(void)arg;
+	ck_assert_int_eq(smarm_spawn(&pid, sleep_forever, NULL), 0);
+	/* A pending timer is no deadlock: this join times out. */
+	ck_assert_int_eq(smarm_join(pid, NULL, 5 * MS), ETIMEDOUT);
+	smarm_join(pid, NULL, SMARM_FOREVER);
+	ck_abort_msg("joined an actor that sleeps for ever");
+	return NULL;
+}
+
+/* The same, with named actors and stacks of other sizes among the
+ * abandoned, and a detached one that sleeps for ever too. */
+static void *join_sleepers_root(void *arg)
+{
+	smarm_spawn_opts o;
+	smarm_pid pid, last = SMARM_PID_NONE;
+	uintptr_t i;
+
+	(void)arg;
+	smarm_spawn_opts_init(&o);
+	o.name = "sleeper";
+	for (i = 0; i < 20; i++) {
+		o.stack_size = i % 2 ? 64 * 1024 : 0;
+		ck_assert_int_eq(smarm_spawn_opt(&pid, sleep_forever, NULL, &o),
+				 0);
+		last = pid;
+	}
+	o.flags = SMARM_SPAWN_DETACHED;
+	ck_assert_int_eq(smarm_spawn_opt(NULL, sleep_forever, NULL, &o), 0);
+	smarm_join(last, NULL, SMARM_FOREVER);
+	ck_abort_msg("joined an actor that sleeps for ever");
+	return NULL;
+}
+
+START_TEST(test_deadlock_root_joins_sleeper)
+{
+	smarm_runtime *rt = NULL;
+	void *res = UNTOUCHED;
+
+	ck_assert_int_eq(smarm_run(join_sleeper_root, NULL, &res), EDEADLK);
+	ck_assert_ptr_eq(res, UNTOUCHED);
+	ck_assert_int_eq(smarm_run(join_sleepers_root, NULL, &res), EDEADLK);
+	ck_assert_ptr_eq(res, UNTOUCHED);
+	ck_assert_int_eq(smarm_run(join_sleeper_root, NULL, NULL), EDEADLK);
+
+	ck_assert_int_eq(smarm_runtime_new(&rt, NULL), 0);
+	ck_assert_int_eq(smarm_runtime_run(rt, join_sleeper_root, NULL, &res),
+			 EDEADLK);
+	ck_assert_ptr_eq(res, UNTOUCHED);
+	smarm_runtime_free(rt);
+}
+END_TEST
+
+/* A chain: the root joins A, A joins B, B sleeps for ever. */
+static void *join_chain_a(void *arg)
+{
+	smarm_pid b;
+
+	(void)arg;
+	ck_assert_int_eq(smarm_spawn(&b, sleep_forever, NULL), 0);
+	smarm_join(b, NULL, SMARM_FOREVER);
+	ck_abort_msg("A joined B, which sleeps for ever");
+	return NULL;
+}
+
+static void *join_chain_root(void *arg)
+{
+	smarm_pid a;
+
+	(void)arg;
+	ck_assert_int_eq(smarm_spawn(&a, join_chain_a, NULL), 0);
+	smarm_join(a, NULL, SMARM_FOREVER);
+	ck_abort_msg("the root joined A, which waits for ever");
+	return NULL;
+}
+
+/* A cycle: A joins B and B joins A; the root ends normally. */
+static smarm_pid cycle_a, cycle_b;
+static int cycle_started;
+
+static void *join_cycle_a(void *arg)
+{
+	(void)arg;
+	cycle_started++;
+	smarm_join(cycle_b, NULL, SMARM_FOREVER);
+	ck_abort_msg("A joined B, which joins A");
+	return NULL;
+}
+
+static void *join_cycle_b(void *arg)
+{
+	(void)arg;
+	cycle_started++;
+	smarm_join(cycle_a, NULL, SMARM_FOREVER);
+	ck_abort_msg("B joined A, which joins B");
+	return NULL;
+}
+
+static void *join_cycle_root(void *arg)
+{
+	ck_assert_int_eq(smarm_spawn(&cycle_a, join_cycle_a, NULL), 0);
+	ck_assert_int_eq(smarm_spawn(&cycle_b, join_cycle_b, NULL), 0);
+	while (cycle_started < 2)
+		ck_assert_int_eq(smarm_yield(), 0);
+	/* Both are parked, each joining the other. */
+	ck_assert_int_eq(smarm_join(cycle_a, NULL, 0), EBUSY);
+	ck_assert_int_eq(smarm_join(cycle_b, NULL, 0), EBUSY);
+	return arg;
+}
+
+START_TEST(test_deadlock_joins)
+{
+	void *res = UNTOUCHED;
+
+	ck_assert_int_eq(smarm_run(join_chain_root, NULL, &res), EDEADLK);
+	ck_assert_ptr_eq(res, UNTOUCHED);
+	/* The root's own result is not reported when others deadlock. */
+	ck_assert_int_eq(smarm_run(join_cycle_root, (void *)1, &res), EDEADLK);
+	ck_assert_ptr_eq(res, UNTOUCHED);
+}
+END_TEST
+
+/* After EDEADLK the thread is outside any actor again and the runtime
+ * runs as before: actors, timers, joins, unjoined actors. */
+START_TEST(test_deadlock_run_again)
+{
+	smarm_runtime *rt = NULL;
+	void *res = UNTOUCHED;
+	int round;
+
+	ck_assert_int_eq(smarm_runtime_new(&rt, NULL), 0);
+	for (round = 0; round < 3; round++) {
+		res = UNTOUCHED;
+		ck_assert_int_eq(smarm_runtime_run(rt, join_chain_root, NULL,
+						   &res), EDEADLK);
+		ck_assert_ptr_eq(res, UNTOUCHED);
+		ck_assert_int_eq(smarm_yield(), EPERM);
+		ck_assert_int_eq(smarm_sleep(0), EPERM);
+		ck_assert(smarm_pid_eq(smarm_self(), SMARM_PID_NONE));
+
+		ck_assert_int_eq(smarm_runtime_run(rt, return_arg, (void *)3,
+						   &res), 0);
+		ck_assert_ptr_eq(res, (void *)3);
+		ended = 0;
+		ck_assert_int_eq(smarm_runtime_run(rt, straggler_root,
+						   (void *)4, &res), 0);
+		ck_assert_ptr_eq(res, (void *)4);
+		ck_assert_int_eq(ended, WAIT_ALL);
+		unjoined_ran = 0;
+		ck_assert_int_eq(smarm_runtime_run(rt, unjoined_root, NULL,
+						   NULL), 0);
+		ck_assert_int_eq(unjoined_ran, 23);
+
+		ck_assert_int_eq(smarm_runtime_run(rt, join_sleepers_root,
+						   NULL, NULL), EDEADLK);
+		ck_assert_int_eq(smarm_runtime_run(rt, return_arg, (void *)5,
+						   &res), 0);
+		ck_assert_ptr_eq(res, (void *)5);
+	}
+	smarm_runtime_free(rt);
+
+	/* smarm_run, and another runtime, after a deadlocked one */
+	ck_assert_int_eq(smarm_run(join_sleeper_root, NULL, &res), EDEADLK);
+	ck_assert_int_eq(smarm_run(return_arg, (void *)6, &res), 0);
+	ck_assert_ptr_eq(res, (void *)6);
+	ended = 0;
+	run_in_actor(straggler_root, NULL);
+	ck_assert_int_eq(ended, WAIT_ALL);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------- */
 
 static Suite *runtime_suite(void)
@@ -873,8 +1028,7 @@ static Suite *runtime_suite(void)
 	Suite *s = suite_create("runtime");
 	TCase *tc;
 
-	tc = tcase_create("config");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "config");
 	tcase_add_test(tc, test_config_defaults);
 	tcase_add_loop_test(tc, test_config_env_guard, 0,
 			    (int)(sizeof(env_guards) / sizeof(env_guards[0])));
@@ -882,16 +1036,12 @@ static Suite *runtime_suite(void)
 			    (int)(sizeof(guard_modes) / sizeof(guard_modes[0])));
 	tcase_add_test(tc, test_config_stack_size_large);
 	tcase_add_test_raise_signal(tc, test_config_stack_size_small, SIGSEGV);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("new");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "new");
 	tcase_add_test(tc, test_new_errors);
 	tcase_add_test(tc, test_new_valid);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("run");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "run");
 	tcase_add_test(tc, test_run_result);
 	tcase_add_test(tc, test_run_root_exit);
 	tcase_add_test(tc, test_run_einval);
@@ -899,36 +1049,28 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_run_sequential_runtimes);
 	tcase_add_test(tc, test_run_root_panic);
 	tcase_add_test(tc, test_run_result_null);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("wait_all");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "wait_all");
 	tcase_add_test(tc, test_run_waits_for_all);
 	tcase_add_test(tc, test_unjoined_released);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("exclusion");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "exclusion");
 	tcase_add_test(tc, test_run_inside_actor_eperm);
 	tcase_add_test(tc, test_run_ebusy_other_thread);
 	tcase_add_test(tc, test_run_in_other_thread);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("free");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "free");
 	tcase_add_test(tc, test_free);
-	suite_add_tcase(s, tc);
+
+	tc = tcase_add(s, "deadlock");
+	tcase_add_test(tc, test_deadlock_root_joins_sleeper);
+	tcase_add_test(tc, test_deadlock_joins);
+	tcase_add_test(tc, test_deadlock_run_again);
 
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(runtime_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(runtime_suite());
 }

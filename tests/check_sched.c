@@ -4,32 +4,9 @@
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
-#define _GNU_SOURCE
-#include <smarm.h>
-
-#include <check.h>
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define MS (1000ull * 1000ull)
-#define TIMEOUT 60
+#include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static void run_in_actor(smarm_fn fn, void *arg)
-{
-	void *res = NULL;
-
-	ck_assert_int_eq(smarm_run(fn, arg, &res), 0);
-}
-
-static void *return_arg(void *arg)
-{
-	return arg;
-}
 
 /* Yield until *flag becomes nonzero. */
 static void yield_until(volatile int *flag)
@@ -647,20 +624,15 @@ static Suite *sched_suite(void)
 	Suite *s = suite_create("sched");
 	TCase *tc;
 
-	tc = tcase_create("yield");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "yield");
 	tcase_add_test(tc, test_yield_alternates);
 	tcase_add_test(tc, test_yield_alone);
 	tcase_add_test(tc, test_yield_outside);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("spawn");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "spawn");
 	tcase_add_test(tc, test_spawn_errors);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("join");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "join");
 	tcase_add_test(tc, test_join_result);
 	tcase_add_test(tc, test_join_timeout0);
 	tcase_add_test(tc, test_join_self);
@@ -668,35 +640,22 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_join_detached);
 	tcase_add_test(tc, test_join_stale);
 	tcase_add_test(tc, test_join_outside);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("detach");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "detach");
 	tcase_add_test(tc, test_detach_errors);
 	tcase_add_test(tc, test_detach_ended);
 	tcase_add_test(tc, test_detach_self);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("many");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "many");
 	tcase_add_test(tc, test_many_actors);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("tree");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "tree");
 	tcase_add_test(tc, test_spawn_tree);
-	suite_add_tcase(s, tc);
 
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(sched_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(sched_suite());
 }

@@ -8,20 +8,12 @@
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
-#define _GNU_SOURCE
-#include <smarm.h>
+#define TIMEOUT 120
+#include "testutil.h"
 
-#include <check.h>
-#include <errno.h>
 #include <limits.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "sched.h"
 #include "stack.h"
@@ -36,7 +28,6 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-#define TIMEOUT 120
 #define PAGE 4096u
 #define KIB 1024u
 #define MIB (1024u * 1024u)
@@ -1041,21 +1032,6 @@ END_TEST
 
 /* ---- a real overflow ----------------------------------------------------------------- */
 
-/* Uses at least bytes of stack, touching every page on the way down. */
-static __attribute__((noinline)) unsigned long use_stack(size_t bytes)
-{
-	volatile unsigned char buf[1024];
-	unsigned long sum;
-	size_t i;
-
-	for (i = 0; i < sizeof(buf); i++)
-		buf[i] = (unsigned char)(bytes + i);
-	sum = buf[0];
-	if (bytes > sizeof(buf))
-		sum += use_stack(bytes - sizeof(buf));
-	return sum + buf[sizeof(buf) - 1];
-}
-
 static void *deep(void *arg)
 {
 	return (void *)use_stack((size_t)(uintptr_t)arg);
@@ -1190,92 +1166,65 @@ static Suite *stack_suite(void)
 	Suite *s = suite_create("stack");
 	TCase *tc;
 
-	tc = tcase_create("init");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "init");
 	tcase_add_test(tc, test_init_errors);
 	tcase_add_loop_test(tc, test_init_fields, 0, NMODES);
 	tcase_add_test(tc, test_round);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("get_put");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "get_put");
 	tcase_add_loop_test(tc, test_get_write_put, 0, NMODES);
 	tcase_add_test(tc, test_canary_page_below);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("guard");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "guard");
 	tcase_add_loop_test_raise_signal(tc, test_guard_fault_slab, SIGSEGV,
 					 0, nguarded_modes);
 	tcase_add_loop_test_raise_signal(tc, test_guard_fault_own, SIGSEGV,
 					 0, nguarded_modes);
 	tcase_add_loop_test_raise_signal(tc, test_guard_fault_read_page_bottom,
 					 SIGSEGV, 0, nguarded_modes);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("sizes");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "sizes");
 	tcase_add_loop_test(tc, test_own_sizes, 0, NMODES);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("cache");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "cache");
 	tcase_add_loop_test(tc, test_reuse_many, 0, NMODES);
 	tcase_add_loop_test(tc, test_trim, 0, NMODES);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("fallback");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "fallback");
 	tcase_add_test(tc, test_auto_fallback);
 	tcase_add_test(tc, test_forced_no_fallback);
 	tcase_add_test(tc, test_guard_cap);
 	tcase_add_test(tc, test_spawn_enomem);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("runtime_modes");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "runtime_modes");
 	tcase_add_loop_test(tc, test_runtime_mode, 0, NMODES);
 	tcase_add_test(tc, test_runtime_env);
 	tcase_add_test(tc, test_run_env);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("canary");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "canary");
 	tcase_add_test_raise_signal(tc, test_canary_abort_yield, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_canary_abort_end, SIGABRT);
 	tcase_add_test(tc, test_canary_message);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("overflow");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "overflow");
 	tcase_add_loop_test_raise_signal(tc, test_overflow_own, SIGSEGV, 0,
 					 nguarded_modes);
 	tcase_add_loop_test_raise_signal(tc, test_overflow_slab, SIGSEGV, 0,
 					 nguarded_modes);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("many_alive");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "many_alive");
 	tcase_add_loop_test(tc, test_many_alive, 0, NMODES);
-	suite_add_tcase(s, tc);
 
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	have_madvise = smarm__stack_have_madvise_guard();
 	guarded_modes[nguarded_modes++] = SMARM_GUARD_MPROTECT;
 	guarded_modes[nguarded_modes++] = SMARM_GUARD_AUTO;
 	if (have_madvise)
 		guarded_modes[nguarded_modes++] = SMARM_GUARD_MADVISE;
 
-	sr = srunner_create(stack_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(stack_suite());
 }

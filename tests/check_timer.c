@@ -6,28 +6,11 @@
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
-#define _GNU_SOURCE
-#include <smarm.h>
+#include "testutil.h"
 
-#include <check.h>
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
-#define MS (1000ull * 1000ull)
-#define TIMEOUT 60
-
 /* ---- helpers ------------------------------------------------------------ */
-
-static void run_in_actor(smarm_fn fn, void *arg)
-{
-	void *res = NULL;
-
-	ck_assert_int_eq(smarm_run(fn, arg, &res), 0);
-}
 
 static uint64_t mono_ns(void)
 {
@@ -409,46 +392,30 @@ static Suite *timer_suite(void)
 	Suite *s = suite_create("timer");
 	TCase *tc;
 
-	tc = tcase_create("sleep");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "sleep");
 	tcase_add_test(tc, test_sleep_min);
 	tcase_add_test(tc, test_sleep_min_concurrent);
 	tcase_add_test(tc, test_sleep_zero);
 	tcase_add_test(tc, test_sleep_outside);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("order");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "order");
 	tcase_add_test(tc, test_wake_order_three);
 	tcase_add_test(tc, test_wake_order_many);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("others");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "others");
 	tcase_add_test(tc, test_sleepers_let_others_run);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("join_timeout");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "join_timeout");
 	tcase_add_test(tc, test_join_timeout_fires);
 	tcase_add_test(tc, test_join_timeout_not_fired);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("now");
-	tcase_set_timeout(tc, TIMEOUT);
+	tc = tcase_add(s, "now");
 	tcase_add_test(tc, test_now);
-	suite_add_tcase(s, tc);
 
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(timer_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(timer_suite());
 }

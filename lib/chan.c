@@ -1,0 +1,305 @@
+/*
+ * chan.c - channels: an unbounded MPSC queue of fixed-size elements with a
+ * receiver that parks while it is empty.
+ *
+ * A channel is one allocation; smarm_tx and smarm_rx both point at it.
+ * Elements travel in nodes of the lock-free queue in mpscq.h, one node per
+ * element, filled by the sender; the receiver copies the element out of
+ * the node after the queue's stub, and that node becomes the new stub
+ * (the non-intrusive consumer of mpscq.h).
+ *
+ * Waking the receiver.  A receiver that finds the queue empty announces
+ * itself in `waiter` (store + full barrier), then looks at the queue (and
+ * the sender count) once more before it parks.  A sender links its node
+ * (store + full barrier), then looks at `waiter`; a closing sender
+ * decrements the count (full barrier), then looks.  Each side stores
+ * before it loads, with a full barrier between, so at least one of them
+ * sees the other: the receiver finds the element, or the sender finds the
+ * receiver.  Whoever takes the receiver out of `waiter` (a CAS to NULL)
+ * owns the duty to wake it; a receiver that fails to take itself back
+ * out (its timeout fired, or it found the element itself) knows a wake is
+ * on its way and parks once more to absorb it, so no stale wake is left to
+ * disturb a later park.
+ *
+ * Nodes.  The receiver does not free the node it emptied if the
+ * channel's one-node `spare` slot is free: it parks the node there, and
+ * the next send takes it instead of calling malloc.  Taking and putting
+ * are single compare-and-swaps on one pointer.  No ABA hazard: nobody
+ * reads through the pointer before owning it, and a node that left the
+ * slot and came back is simply free again.  A steady exchange (ping-pong,
+ * request-reply) then allocates nothing.
+ *
+ * Lifetime.  `refs` counts the receiving end plus every sending handle;
+ * the last close frees the channel and whatever is still queued.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smarm.h"
+#include "actor.h"
+#include "atomic.h"
+#include "mpscq.h"
+#include "sched.h"
+
+typedef struct chan {
+	smarm__mpscq q;
+	size_t elem_size;
+	smarm__atomic senders;   /* open sending handles */
+	smarm__atomic refs;      /* senders + the receiving end */
+	smarm__atomic rx_closed;
+	smarm__atomic waiter;    /* actor parked in recv, or 0 */
+	smarm__atomic spare;     /* an emptied node for the next send, or 0 */
+} chan;
+
+typedef struct node {
+	smarm__mpscq_node link;
+	/* The element: memcpy'd in and out, so no alignment is needed. */
+	unsigned char data[];
+} node;
+
+int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
+{
+	chan *c;
+	node *stub;
+
+	if (tx == NULL || rx == NULL || elem_size == 0 ||
+	    elem_size > SIZE_MAX - sizeof(node))
+		return EINVAL;
+	c = malloc(sizeof(*c));
+	stub = malloc(sizeof(*stub) + elem_size);
+	if (c == NULL || stub == NULL) {
+		free(c);
+		free(stub);
+		return ENOMEM;
+	}
+	smarm__mpscq_init(&c->q, &stub->link);
+	c->elem_size = elem_size;
+	smarm__atomic_store_relaxed(&c->senders, 1);
+	smarm__atomic_store_relaxed(&c->refs, 2);
+	smarm__atomic_store_relaxed(&c->rx_closed, 0);
+	smarm__atomic_store_relaxed(&c->waiter, 0);
+	smarm__atomic_store_relaxed(&c->spare, 0);
+	/* Handing the pointers to another thread (through whatever the
+	 * program uses) orders these stores before that thread's use. */
+	*tx = (smarm_tx *)c;
+	*rx = (smarm_rx *)c;
+	return 0;
+}
+
+/* Discard every element: by the receiver, or when nothing else can touch
+ * the channel. */
+static void drain(chan *c)
+{
+	smarm__mpscq_node *n;
+
+	while ((n = smarm__mpscq_next(&c->q)) != NULL)
+		free(smarm__mpscq_advance(&c->q, n));
+}
+
+/* Copy an element; the pointer-sized case, the one that moves
+ * ownership, without a call. */
+static inline void copy_elem(void *dst, const void *src, size_t size)
+{
+	if (size == sizeof(void *))
+		memcpy(dst, src, sizeof(void *));
+	else
+		memcpy(dst, src, size);
+}
+
+static void unref(chan *c)
+{
+	/* Full barrier: every use of the channel by this handle happens
+	 * before the last one frees it. */
+	if (smarm__atomic_fetch_add_full(&c->refs, (AO_t)-1) == 1) {
+		drain(c);
+		free(c->q.tail);
+		free((void *)smarm__atomic_load_relaxed(&c->spare));
+		free(c);
+	}
+}
+
+/* Take the parked receiver out of `waiter` and wake it, if there is one
+ * and nobody else took it first. */
+static void wake_receiver(chan *c)
+{
+	AO_t a = smarm__atomic_load_acquire(&c->waiter);
+
+	if (a != 0 && smarm__atomic_cas_full(&c->waiter, a, 0))
+		smarm__wake((smarm__actor *)a);
+}
+
+int smarm_send(smarm_tx *tx, const void *elem)
+{
+	chan *c = (chan *)tx;
+	node *n;
+
+	if (tx == NULL || elem == NULL)
+		return EINVAL;
+	if (smarm__atomic_load_acquire(&c->rx_closed))
+		return EPIPE;
+	n = (node *)smarm__atomic_load_relaxed(&c->spare);
+	if (n == NULL || !smarm__atomic_cas_full(&c->spare, (AO_t)n, 0)) {
+		n = malloc(sizeof(*n) + c->elem_size);
+		if (n == NULL)
+			return ENOMEM;
+	}
+	copy_elem(n->data, elem, c->elem_size);
+	/* Ends with a full barrier: the node is reachable before we look
+	 * for a waiter (see the top of this file). */
+	smarm__mpscq_push(&c->q, &n->link);
+	if (smarm__atomic_load_relaxed(&c->waiter) != 0)
+		wake_receiver(c);
+	return 0;
+}
+
+static inline int take(chan *c, void *out)
+{
+	smarm__mpscq_node *n = smarm__mpscq_next(&c->q);
+
+	if (n == NULL)
+		return 0;
+	copy_elem(out, ((node *)n)->data, c->elem_size);
+	n = smarm__mpscq_advance(&c->q, n);
+	/* Full barrier in the CAS: the copy is done before a sender can
+	 * take the node back. */
+	if (smarm__atomic_load_relaxed(&c->spare) != 0 ||
+	    !smarm__atomic_cas_full(&c->spare, 0, (AO_t)n))
+		free(n);
+	return 1;
+}
+
+/* Empty, or the last sender is gone?  Once the sender count is zero (an
+ * acquire load, pairing with the closers' full-barrier decrements) every
+ * push is complete, so one more pop is exact. */
+static int closed_and_empty(chan *c, void *out, int *got)
+{
+	*got = 0;
+	if (smarm__atomic_load_acquire(&c->senders) != 0)
+		return 0;
+	*got = take(c, out);
+	return !*got;
+}
+
+int smarm_try_recv(smarm_rx *rx, void *out)
+{
+	chan *c = (chan *)rx;
+	int got;
+
+	if (rx == NULL || out == NULL)
+		return EINVAL;
+	if (smarm__worker_at_entry() == NULL)
+		return EPERM;
+	if (take(c, out))
+		return 0;
+	if (closed_and_empty(c, out, &got))
+		return EPIPE;
+	return got ? 0 : EAGAIN;
+}
+
+/* Park in recv.  Counted in chan_waiters while parked: a wake may come
+ * from another thread, so the worker must not call this a deadlock. */
+static int park_recv(smarm__worker **w, smarm__actor *self, uint64_t timeout)
+{
+	int r;
+
+	(*w)->chan_waiters++;
+	r = smarm__park(*w, self, timeout);
+	*w = smarm__worker_self();
+	(*w)->chan_waiters--;
+	return r;
+}
+
+int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
+{
+	chan *c = (chan *)rx;
+	smarm__worker *w = smarm__worker_at_entry();
+	smarm__actor *self;
+	uint64_t deadline = SMARM_FOREVER, left = SMARM_FOREVER;
+	int got, r;
+
+	if (rx == NULL || out == NULL)
+		return EINVAL;
+	if (w == NULL)
+		return EPERM;
+	if (take(c, out))
+		return 0;
+	for (;;) {
+		/* Announce ourselves, then look again (see the top of this
+		 * file): a sender either sees us or we see its element. */
+		self = w->current;
+		smarm__atomic_store_full(&c->waiter, (AO_t)self);
+		got = take(c, out);
+		if (got || smarm__atomic_load_acquire(&c->senders) == 0) {
+			if (!smarm__atomic_cas_full(&c->waiter, (AO_t)self, 0))
+				park_recv(&w, self, SMARM_FOREVER);
+			if (got)
+				return 0;
+			return closed_and_empty(c, out, &got) ? EPIPE : 0;
+		}
+		if (timeout != SMARM_FOREVER) {
+			uint64_t now = timeout ? smarm_now() : 0;
+
+			if (deadline == SMARM_FOREVER)
+				deadline = smarm__deadline(now, timeout);
+			left = now < deadline ? deadline - now : 0;
+			if (left == 0) {
+				if (!smarm__atomic_cas_full(&c->waiter,
+							    (AO_t)self, 0))
+					park_recv(&w, self, SMARM_FOREVER);
+				return take(c, out) ? 0 : ETIMEDOUT;
+			}
+		}
+		r = park_recv(&w, self, left);
+		if (r == ETIMEDOUT &&
+		    !smarm__atomic_cas_full(&c->waiter, (AO_t)self, 0)) {
+			/* A sender took us out of `waiter` as the timer fired:
+			 * its wake is on the way; take it, then the element. */
+			park_recv(&w, self, SMARM_FOREVER);
+		}
+		if (take(c, out))
+			return 0;
+	}
+}
+
+smarm_tx *smarm_tx_clone(smarm_tx *tx)
+{
+	chan *c = (chan *)tx;
+
+	if (tx == NULL)
+		return NULL;
+	smarm__atomic_fetch_add_full(&c->senders, 1);
+	smarm__atomic_fetch_add_full(&c->refs, 1);
+	return tx;
+}
+
+int smarm_tx_close(smarm_tx *tx)
+{
+	chan *c = (chan *)tx;
+
+	if (tx == NULL)
+		return EINVAL;
+	/* Full barrier, then look for a waiter: pairs with the receiver's
+	 * announce-then-look (top of this file). */
+	if (smarm__atomic_fetch_add_full(&c->senders, (AO_t)-1) == 1)
+		wake_receiver(c);
+	unref(c);
+	return 0;
+}
+
+int smarm_rx_close(smarm_rx *rx)
+{
+	chan *c = (chan *)rx;
+
+	if (rx == NULL)
+		return EINVAL;
+	/* Senders that see the flag stop queueing; what is queued, or gets
+	 * queued by a send racing with this close, is discarded here or at
+	 * the last unref. */
+	smarm__atomic_store_full(&c->rx_closed, 1);
+	drain(c);
+	unref(c);
+	return 0;
+}
