@@ -23,10 +23,11 @@
  *
  * Nodes.  The receiver does not free the node it emptied if the
  * channel's one-node `spare` slot is free: it parks the node there, and
- * the next send takes it instead of calling malloc.  Taking and putting
- * are single compare-and-swaps on one pointer.  No ABA hazard: nobody
- * reads through the pointer before owning it, and a node that left the
- * slot and came back is simply free again.  A steady exchange (ping-pong,
+ * the next send takes it instead of calling malloc.  Taking is a
+ * compare-and-swap on one pointer, putting a plain store (only the
+ * receiver puts).  No ABA hazard: nobody reads through the pointer before
+ * owning it, and a node that left the slot and came back is simply free
+ * again.  A steady exchange (ping-pong,
  * request-reply) then allocates nothing.
  *
  * Lifetime.  `refs` counts the receiving end plus every sending handle;
@@ -163,10 +164,12 @@ static inline int take(chan *c, void *out)
 		return 0;
 	copy_elem(out, ((node *)n)->data, c->elem_size);
 	n = smarm__mpscq_advance(&c->q, n);
-	/* Full barrier in the CAS: the copy is done before a sender can
-	 * take the node back. */
-	if (smarm__atomic_load_relaxed(&c->spare) != 0 ||
-	    !smarm__atomic_cas_full(&c->spare, 0, (AO_t)n))
+	/* Only the receiver fills the slot and senders only empty it, so an
+	 * empty slot stays empty until this store; release: the copy above
+	 * is done before a sender can take the node back. */
+	if (smarm__atomic_load_relaxed(&c->spare) == 0)
+		smarm__atomic_store_release(&c->spare, (AO_t)n);
+	else
 		free(n);
 	return 1;
 }

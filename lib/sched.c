@@ -198,6 +198,19 @@ void smarm__wake(smarm__actor *a)
 {
 	AO_t s = smarm__atomic_load_acquire(&a->pstate);
 
+	/*
+	 * Every park has one waker at most: whoever took the actor out of
+	 * what it waits on (a channel's waiter slot, a joined actor's slot),
+	 * plus its own timer, which fires on its own worker.  So a wake from
+	 * the actor's own worker finding it PARKED races with nobody: the
+	 * actor cannot run (we do), its timer cannot fire (this thread would
+	 * fire it), and no other waker exists.  No atomic read-modify-write.
+	 */
+	if (s == SMARM__PARKED && a->worker == worker_at_entry()) {
+		smarm__atomic_store_relaxed(&a->pstate, SMARM__RUNNING);
+		make_runnable(a);
+		return;
+	}
 	for (;;) {
 		if (s == SMARM__PARKED) {
 			if (smarm__atomic_cas_full(&a->pstate, SMARM__PARKED,

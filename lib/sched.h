@@ -66,7 +66,8 @@ int smarm__park(smarm__worker *w, smarm__actor *self, uint64_t timeout);
 
 /* Wake a parked actor, or make its next park return at once.  Callable
  * from any thread: a wake from outside the actor's worker goes through the
- * worker's inbox and rouses the worker if it sleeps. */
+ * worker's inbox and rouses the worker if it sleeps.  One waker per park:
+ * only whoever took the actor out of what it waits on may wake it. */
 void smarm__wake(smarm__actor *a);
 
 /* Inline form of smarm__worker_self for the entry of public calls. */
