@@ -1075,7 +1075,7 @@ static void send_elems(smarm_tx *tx, unsigned n)
 /* The receiving end first, then every sender. */
 START_TEST(test_free_rx_first)
 {
-	long base = heap_baseline();
+	long base = heap_baseline(), queued;
 	struct elem24 e = { 0, 0, 0 };
 	smarm_tx *tx, *c;
 	smarm_rx *rx;
@@ -1083,7 +1083,12 @@ START_TEST(test_free_rx_first)
 	chan_ok(&tx, &rx, sizeof(e));
 	send_elems(tx, 100);
 	c = smarm_tx_clone(tx);
+	queued = heap_used();
 	ck_assert_int_eq(smarm_rx_close(rx), 0);
+	/* the queued elements are discarded now, not at the last close */
+	if (!RUNNING_ON_VALGRIND)
+		ck_assert_msg(heap_used() < queued, "rx_close freed nothing "
+			      "of 100 queued elements");
 	ASSERT_HEAP_GT(base);
 	ck_assert_int_eq(smarm_send(tx, &e), EPIPE);
 	ck_assert_int_eq(smarm_send(c, &e), EPIPE);
@@ -1316,6 +1321,41 @@ static void *late_sender(void *arg)
 	return NULL;
 }
 
+struct closer_ctx {
+	smarm_tx *tx;
+	uint64_t delay;
+	unsigned nsend; /* elements sent just before the close */
+};
+
+static void *closer_actor(void *arg)
+{
+	struct closer_ctx *c = arg;
+	unsigned i;
+
+	ck_assert_int_eq(smarm_sleep(c->delay), 0);
+	for (i = 0; i < c->nsend; i++)
+		send_u64(c->tx, i);
+	ck_assert_int_eq(smarm_tx_close(c->tx), 0);
+	return NULL;
+}
+
+static void *closer_thread(void *arg)
+{
+	struct closer_ctx *c = arg;
+	unsigned i;
+	int err = 0;
+
+	nap_us((unsigned)(c->delay / 1000));
+	for (i = 0; i < c->nsend && err == 0; i++) {
+		uint64_t v = i;
+
+		err = smarm_send(c->tx, &v);
+	}
+	if (err == 0)
+		err = smarm_tx_close(c->tx);
+	return (void *)(intptr_t)err;
+}
+
 static void *timeout_fires_root(void *arg)
 {
 	/* sends at 20 ms, ends at 220 ms */
@@ -1366,15 +1406,45 @@ START_TEST(test_recv_timeout_fires)
 }
 END_TEST
 
+/* Sleeps for arg nanoseconds. */
+static void *sleeper(void *arg)
+{
+	ck_assert_int_eq(smarm_sleep((uint64_t)(uintptr_t)arg), 0);
+	return arg;
+}
+
+/*
+ * Called right after a recv with a 200 ms timeout returned early with a
+ * message: its timer must be gone, so that it cuts short neither a join
+ * without timeout (which would return ETIMEDOUT) nor a sleep.
+ */
+static void no_stale_timer(void)
+{
+	smarm_pid pid;
+	void *res = NULL;
+	uint64_t t0 = smarm_now();
+
+	spawn_ok(&pid, sleeper, (void *)(uintptr_t)(300 * MS));
+	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
+	ck_assert_ptr_eq(res, (void *)(uintptr_t)(300 * MS));
+	ck_assert_uint_ge(smarm_now() - t0, 300 * MS);
+	t0 = smarm_now();
+	ck_assert_int_eq(smarm_sleep(50 * MS), 0);
+	ck_assert_uint_ge(smarm_now() - t0, 50 * MS);
+}
+
 static void *timeout_not_fired_root(void *arg)
 {
 	/* messages at 30 ms, 400 ms and 420 ms, each sent once the one
 	 * before was received */
 	struct late_ctx c = { .delay = { 30 * MS, 370 * MS, 20 * MS },
 			      .v = { 42, 43, 44 }, .wait_ack = 1 };
+	struct closer_ctx closer;
 	smarm_tx *tx;
 	smarm_rx *rx;
 	smarm_pid pid;
+	pthread_t th;
+	void *tres = (void *)-1;
 	uint64_t t0, v = 0;
 
 	(void)arg;
@@ -1386,8 +1456,8 @@ static void *timeout_not_fired_root(void *arg)
 	ck_assert_uint_eq(v, 42);
 	ck_assert_uint_ge(smarm_now() - t0, 30 * MS);
 	c.acked = 1;
-	/* the first recv's 200 ms timer is gone: it must not end this one,
-	 * which only the send at 400 ms can end */
+	no_stale_timer();
+	/* only the send at 400 ms ends this one */
 	ck_assert_int_eq(smarm_recv(rx, &v, SMARM_FOREVER), 0);
 	ck_assert_uint_eq(v, 43);
 	ck_assert_uint_ge(smarm_now() - t0, 400 * MS);
@@ -1400,6 +1470,21 @@ static void *timeout_not_fired_root(void *arg)
 	ck_assert_int_eq(smarm_recv(rx, &v, 5000 * MS), EPIPE);
 	join_ok(pid);
 	ck_assert_int_eq(smarm_rx_close(rx), 0);
+
+	/* the same with a plain thread's send (another wake-up path) */
+	chan_ok(&closer.tx, &rx, sizeof(uint64_t));
+	closer.delay = 20 * MS;
+	closer.nsend = 1;
+	t0 = smarm_now();
+	ck_assert_int_eq(pthread_create(&th, NULL, closer_thread, &closer), 0);
+	ck_assert_int_eq(smarm_recv(rx, &v, 200 * MS), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_uint_ge(smarm_now() - t0, 20 * MS);
+	no_stale_timer();
+	ck_assert_int_eq(smarm_recv(rx, &v, 200 * MS), EPIPE);
+	ck_assert_int_eq(pthread_join(th, &tres), 0);
+	ck_assert_ptr_null(tres);
+	ck_assert_int_eq(smarm_rx_close(rx), 0);
 	return NULL;
 }
 
@@ -1410,41 +1495,6 @@ START_TEST(test_recv_timeout_not_fired)
 END_TEST
 
 /* ---- closing wakes a parked receiver ------------------------------------------ */
-
-struct closer_ctx {
-	smarm_tx *tx;
-	uint64_t delay;
-	unsigned nsend; /* elements sent just before the close */
-};
-
-static void *closer_actor(void *arg)
-{
-	struct closer_ctx *c = arg;
-	unsigned i;
-
-	ck_assert_int_eq(smarm_sleep(c->delay), 0);
-	for (i = 0; i < c->nsend; i++)
-		send_u64(c->tx, i);
-	ck_assert_int_eq(smarm_tx_close(c->tx), 0);
-	return NULL;
-}
-
-static void *closer_thread(void *arg)
-{
-	struct closer_ctx *c = arg;
-	unsigned i;
-	int err = 0;
-
-	nap_us((unsigned)(c->delay / 1000));
-	for (i = 0; i < c->nsend && err == 0; i++) {
-		uint64_t v = i;
-
-		err = smarm_send(c->tx, &v);
-	}
-	if (err == 0)
-		err = smarm_tx_close(c->tx);
-	return (void *)(intptr_t)err;
-}
 
 /* Receive what was sent before the close, then EPIPE; at least 30 ms. */
 static void expect_close(smarm_rx *rx, uint64_t timeout, unsigned nsend,
