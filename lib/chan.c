@@ -66,9 +66,10 @@ int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
 	chan *c;
 	node *stub;
 
-	if (tx == NULL || rx == NULL || elem_size == 0 ||
-	    elem_size > SIZE_MAX - sizeof(node))
+	if (tx == NULL || rx == NULL || elem_size == 0)
 		return EINVAL;
+	if (elem_size > SIZE_MAX - sizeof(node))
+		return ENOMEM;
 	c = malloc(sizeof(*c));
 	stub = malloc(sizeof(*stub) + elem_size);
 	if (c == NULL || stub == NULL) {

@@ -64,9 +64,12 @@ int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
 		return EINVAL;
 	if (cfg->threads != 1)
 		return ENOTSUP; /* one worker until the multi-worker scheduler */
-	rt = calloc(1, sizeof(*rt));
+	/* Aligned as its type asks: the worker's cross-thread fields sit on
+	 * their own cache line. */
+	rt = aligned_alloc(_Alignof(smarm_runtime), sizeof(*rt));
 	if (rt == NULL)
 		return ENOMEM;
+	memset(rt, 0, sizeof(*rt));
 	rt->cfg = *cfg;
 	err = smarm__stack_pool_init(&rt->stacks, cfg->stack_guard,
 				     cfg->stack_size);

@@ -7,8 +7,13 @@
  * Only lower bounds on elapsed time are checked: the machines running this
  * are shared and noisy, so an upper bound would fail at random.
  *
- * Leaks are found by valgrind; natively, the tests that run on one OS
- * thread also count the heap blocks in use before and after.
+ * A lost wake-up shows as a hang: in the ping-pong tests the sender waits
+ * for the receiver to take each message before it goes on (a close would
+ * wake the receiver too), so the test hangs until Check's timeout fails it.
+ *
+ * Leaks are found by valgrind.  Natively, this program also wraps malloc
+ * (see below) to count the heap blocks in use before and after the tests
+ * that run on one OS thread, and to make chosen allocations fail.
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
@@ -91,12 +96,26 @@ extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t nmemb, size_t size);
 extern void *__libc_realloc(void *ptr, size_t size);
 extern void __libc_free(void *ptr);
+extern void *__libc_memalign(size_t alignment, size_t size);
 
 static atomic_long live_blocks;
 
+/* When set to n > 0, the n-th allocation from now on this thread fails
+ * (ENOMEM).  Not under valgrind, whose allocator replaces these. */
+static __thread int fail_countdown;
+
+static int inject_failure(void)
+{
+	if (fail_countdown > 0 && --fail_countdown == 0) {
+		errno = ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
 void *malloc(size_t size)
 {
-	void *p = __libc_malloc(size);
+	void *p = inject_failure() ? NULL : __libc_malloc(size);
 
 	if (p)
 		atomic_fetch_add_explicit(&live_blocks, 1, memory_order_relaxed);
@@ -105,7 +124,7 @@ void *malloc(size_t size)
 
 void *calloc(size_t nmemb, size_t size)
 {
-	void *p = __libc_calloc(nmemb, size);
+	void *p = inject_failure() ? NULL : __libc_calloc(nmemb, size);
 
 	if (p)
 		atomic_fetch_add_explicit(&live_blocks, 1, memory_order_relaxed);
@@ -114,12 +133,21 @@ void *calloc(size_t nmemb, size_t size)
 
 void *realloc(void *ptr, size_t size)
 {
-	void *p = __libc_realloc(ptr, size);
+	void *p = inject_failure() ? NULL : __libc_realloc(ptr, size);
 
 	if (ptr == NULL && p != NULL)
 		atomic_fetch_add_explicit(&live_blocks, 1, memory_order_relaxed);
 	else if (ptr != NULL && size == 0 && p == NULL) /* glibc freed it */
 		atomic_fetch_sub_explicit(&live_blocks, 1, memory_order_relaxed);
+	return p;
+}
+
+void *aligned_alloc(size_t alignment, size_t size)
+{
+	void *p = inject_failure() ? NULL : __libc_memalign(alignment, size);
+
+	if (p)
+		atomic_fetch_add_explicit(&live_blocks, 1, memory_order_relaxed);
 	return p;
 }
 
@@ -558,6 +586,70 @@ START_TEST(test_epipe_send)
 	run_in_actor(epipe_send_root, &c);
 	ck_assert_int_eq(smarm_send(c.tx, &v), EPIPE);
 	ck_assert_int_eq(smarm_tx_close(c.tx), 0);
+	ASSERT_HEAP_EQ(base);
+}
+END_TEST
+
+/*
+ * ENOMEM from failed allocations (injected natively, see malloc above):
+ * whichever allocation of smarm_channel fails, it returns ENOMEM, leaves
+ * the handles untouched and leaks nothing; a send whose allocation fails
+ * returns ENOMEM and queues nothing.
+ */
+static void *enomem_injected_root(void *arg)
+{
+	smarm_tx *tx;
+	smarm_rx *rx;
+	unsigned char out[16];
+	int k, err, failed = 0;
+
+	(void)arg;
+	for (k = 1; k <= 8; k++) {
+		tx = BOGUS_TX;
+		rx = BOGUS_RX;
+		fail_countdown = k;
+		err = smarm_channel(&tx, &rx, 16);
+		fail_countdown = 0;
+		if (err == 0) /* only k - 1 allocations to fail */
+			break;
+		ck_assert_int_eq(err, ENOMEM);
+		ck_assert_ptr_eq(tx, BOGUS_TX);
+		ck_assert_ptr_eq(rx, BOGUS_RX);
+	}
+	ck_assert_int_gt(k, 1); /* smarm_channel allocates something */
+	ck_assert_int_le(k, 8);
+
+	/* a fresh channel: the send must allocate (or fail) */
+	for (k = 1; k <= 8; k++) {
+		unsigned char e[16];
+
+		memset(e, k, sizeof(e));
+		fail_countdown = k;
+		err = smarm_send(tx, e);
+		fail_countdown = 0;
+		if (err == 0)
+			break;
+		ck_assert_int_eq(err, ENOMEM);
+		failed++;
+		ck_assert_int_eq(smarm_try_recv(rx, e), EAGAIN);
+	}
+	ck_assert_msg(failed > 0, "a send on a fresh channel allocated nothing");
+	ck_assert_int_eq(smarm_try_recv(rx, out), 0);
+	ck_assert_uint_eq(out[0], (unsigned)k);
+	ck_assert_int_eq(smarm_try_recv(rx, out), EAGAIN);
+	ck_assert_int_eq(smarm_tx_close(tx), 0);
+	ck_assert_int_eq(smarm_rx_close(rx), 0);
+	return NULL;
+}
+
+START_TEST(test_enomem_injected)
+{
+	long base;
+
+	if (RUNNING_ON_VALGRIND)
+		return;
+	base = heap_baseline();
+	run_in_actor(enomem_injected_root, NULL);
 	ASSERT_HEAP_EQ(base);
 }
 END_TEST
@@ -2113,6 +2205,7 @@ static Suite *chan_suite(void)
 	tcase_add_test(tc, test_etimedout_zero);
 	tcase_add_test(tc, test_epipe_recv);
 	tcase_add_test(tc, test_epipe_send);
+	tcase_add_test(tc, test_enomem_injected);
 	tcase_add_test(tc, test_enomem);
 
 	tc = tcase_add(s, "roundtrip");
