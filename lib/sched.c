@@ -138,7 +138,8 @@ static inline void check_canary(smarm__actor *self)
 		smarm__actor_overflow(self);
 }
 
-void smarm__switch(smarm__worker *w, smarm__actor *self)
+/* Leave a parking actor: returns when it is resumed. */
+static inline void leave(smarm__worker *w, smarm__actor *self)
 {
 	check_canary(self);
 	switch_out(w, self);
@@ -161,7 +162,7 @@ int smarm__park(smarm__worker *w, smarm__actor *self, uint64_t timeout)
 			smarm__timers_remove(&w->timers, self);
 		return 0;
 	}
-	smarm__switch(w, self);
+	leave(w, self);
 	return self->wake;
 }
 

@@ -84,10 +84,6 @@ static inline smarm__worker *smarm__worker_at_entry(void)
 /* Yield (smarm_yield) for callers that already hold the worker. */
 int smarm__yield(smarm__worker *w);
 
-/* Leave self (queued, parked or ended) for the next runnable actor, or
- * the worker context when there is none.  Returns when self is resumed. */
-void smarm__switch(smarm__worker *w, smarm__actor *self);
-
 /* Run fn(arg) as the root actor on the calling thread until every actor
  * has ended.  On return *result and *panicked describe the root's end. */
 int smarm__sched_run(struct smarm_runtime *rt, smarm_fn fn, void *arg,
