@@ -78,13 +78,17 @@ static inline void *smarm__runq_pop(smarm__runq *q)
 	}
 }
 
-/* Number of elements, as seen from any thread (a hint). */
+/* Number of elements, as seen from any thread (a hint).  From another
+ * thread head may be stale by the time tail is read: the count is
+ * clamped to what the ring can hold. */
 static inline size_t smarm__runq_len(const smarm__runq *q)
 {
 	AO_t h = smarm__atomic_load_acquire(&q->head);
 	AO_t t = smarm__atomic_load_acquire(&q->tail);
 
-	return t > h ? (size_t)(t - h) : 0;
+	if (t <= h)
+		return 0;
+	return t - h > SMARM__RUNQ_SIZE ? SMARM__RUNQ_SIZE : (size_t)(t - h);
 }
 
 /*

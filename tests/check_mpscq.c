@@ -423,17 +423,17 @@ END_TEST
 /* ---- two threads: push, then look ------------------------------------------ */
 
 /*
- * The handshake chan.c (a receiver about to park) and sched.c (a worker
- * about to sleep) rely on: the producer pushes, then looks for a sleeper;
- * the consumer announces itself with a full-barrier store, then looks in
- * the queue (next, as chan.c's receiver; pop, as an inbox drain).  One of
- * the two must see the other.  Without the full barrier at the end of the
- * push, an x86 store buffer lets the producer's load pass its link and
- * both miss (the store-buffering litmus test).  Both threads start each
- * round at the same TSC tick, then wait a few more cycles, a different
- * number from round to round, so that their windows overlap.  100,000
- * rounds natively; under valgrind, which runs one thread at a time and
- * never reorders, 2,000 rounds.
+ * The handshake of mpscq.h's top comment, which chan.c's senders and
+ * receiver (and sched.c's wakers) rely on: the producer pushes, then
+ * looks for a sleeper; the consumer announces itself with a full-barrier
+ * store, then looks in the queue (next, as chan.c's receiver does, or
+ * pop, in turns).  One of the two must see the other.  Without the full
+ * barrier that ends the push, the x86 store buffer lets the producer's
+ * load pass its link store and both miss (the store-buffering litmus
+ * test).  Both threads start each round at the same TSC tick, then wait
+ * a few more cycles, a different number from round to round, so that
+ * their windows overlap.  100,000 rounds natively; under valgrind, which
+ * runs one thread at a time and never reorders, 2,000 rounds.
  */
 struct handshake {
 	smarm__mpscq q;
@@ -458,9 +458,11 @@ static void wait_for(const smarm__atomic *a, AO_t v)
 	}
 }
 
+/* Spin until the TSC reaches t; at once if t is implausibly far ahead
+ * (the CPUs' counters not in step). */
 static void wait_tsc(uint64_t t)
 {
-	if (RUNNING_ON_VALGRIND)
+	if (RUNNING_ON_VALGRIND || t > __builtin_ia32_rdtsc() + 1000000)
 		return;
 	while (__builtin_ia32_rdtsc() < t)
 		;
@@ -539,6 +541,8 @@ END_TEST
  *  - SPIN_TAKE: takes until there is nothing, then yields (chan.c's
  *    receiver);
  *  - AT_END: takes nothing until every producer has been joined.
+ * The SPIN_BUSY consumer also counts the pushes that have returned
+ * before it asks busy(): while it has taken fewer, busy() must be true.
  * Once the producers are joined every push is complete, so from then on
  * busy() must be exact: true means the next take succeeds, false that
  * the queue is drained.  At the end the queue is empty, busy() false,
@@ -551,9 +555,11 @@ END_TEST
  * nodes it cannot cache, after poisoning them (a node handed back too
  * early would show as a wrong sequence number, or to valgrind).
  *
- * 4 million pushes per test: 4 producers x 1,000,000 and 16 x 250,000
- * (16 threads on a 2-core machine are preempted in mid-push).  Under
- * valgrind, which runs one thread at a time and much slower, 80,000:
+ * 4 million pushes per test: 4 producers x 1,000,000, scheduled as the
+ * kernel likes, and 16 x 250,000, all on one CPU with the consumer alone
+ * on another (when two are available), so that producers are preempted
+ * in mid-push and the consumer meets the gap.  Under valgrind, which
+ * runs one thread at a time and much slower, 80,000 pushes per test:
  * 4 x 20,000 and 16 x 5,000.
  */
 #define STRESS_PUSHES 4000000u
@@ -655,18 +661,18 @@ static int take_one(struct stress *st)
 	p = it->producer;
 	if (p >= st->nprod) {
 		record_error(st, "node %" PRIu64 " names producer %" PRIu32,
-		     st->received, p);
+			     st->received, p);
 		return -1;
 	}
 	if (it->seq != st->next_seq[p]) {
 		record_error(st, "producer %" PRIu32 ": got number %" PRIu32
-		     ", %" PRIu32 " due (lost, repeated or out of order)",
-		     p, it->seq, st->next_seq[p]);
+			     ", %" PRIu32 " due (lost, repeated or out of "
+			     "order)", p, it->seq, st->next_seq[p]);
 		return -1;
 	}
 	if (st->intrusive && it != &st->items[p][it->seq]) {
 		record_error(st, "producer %" PRIu32 " number %" PRIu32
-		     ": not the node pushed", p, it->seq);
+			     ": not the node pushed", p, it->seq);
 		return -1;
 	}
 	st->next_seq[p]++;
@@ -716,8 +722,9 @@ static void consume_spin_busy(struct stress *st)
 		if (r == 0) {
 			/* A producer between its head swap and its link. */
 			if (fin) {
-				record_error(st, "busy, but nothing to take after "
-				     "every producer was joined");
+				record_error(st, "busy, but nothing to take "
+					     "after every producer was "
+					     "joined");
 				return;
 			}
 			sched_yield();
@@ -737,8 +744,9 @@ static void consume_spin_take(struct stress *st)
 			return;
 		if (fin) {
 			if (q_busy(st))
-				record_error(st, "nothing to take after every "
-				     "producer was joined, but busy");
+				record_error(st, "nothing to take after "
+					     "every producer was joined, "
+					     "but busy");
 			return;
 		}
 		sched_yield();

@@ -517,11 +517,12 @@ END_TEST
  * How many operations happen in a given time depends on the spins and on
  * who gets the CPUs, so a run is timed rather than counted: natively each
  * run lasts STRESS_MS (or STRESS_TOKENS tokens at most), millions of
- * operations, about 10 s over the 13 runs.  Under valgrind, which runs the
+ * operations, about 13 s over the 13 runs.  Under valgrind, which runs the
  * threads one at a time and ~50 times slower, each run is cut down to
  * STRESS_TOKENS_VG tokens (about 1.5 s each, 20 s in all; STRESS_MS_VG
- * at most), and the owner yields the CPU every 64 tokens so that the
- * thieves get to steal.
+ * at most), and the owner yields the CPU every 200 tokens so that the
+ * thieves get to steal (and every 300 when k == 0, so that the ring also
+ * fills up and pushes fail).
  */
 #define STRESS_MS 1000u
 #define STRESS_TOKENS 16000000u
@@ -631,15 +632,15 @@ static void *thief_main(void *arg)
 			 * ring, so this last steal found nothing either. */
 			if (stop)
 				break;
-			/* Natively, spin: a thief that gave the CPU up
-			 * would do so between operations, where it is
-			 * harmless, rather than be preempted in the middle
-			 * of one.  Under valgrind, threads run one at a
-			 * time: hand the CPU over at once. */
+			/* Natively, spin, and without even a pause: a
+			 * thief that gave the CPU up or paused would do so
+			 * between operations, where it is harmless, rather
+			 * than be preempted in the middle of one (say
+			 * between reading head and tail).  Under valgrind,
+			 * threads run one at a time: hand the CPU over at
+			 * once. */
 			if (RUNNING_ON_VALGRIND)
 				sched_yield();
-			else
-				__builtin_ia32_pause();
 			continue;
 		}
 		if (!t->err[0] && (n > HALF || !faultbuf_guard_ok(&b)))
@@ -707,7 +708,8 @@ static void stress_run(unsigned nthieves, unsigned k, unsigned owork,
 	uint64_t x, pushed, deadline, last_pop = 0, popped = 0;
 	uint64_t overflowed = 0, stolen = 0, batches = 0;
 	uint64_t bad = 0, lost = 0, dup = 0, first_bad = 0;
-	unsigned i, first_takes = 0;
+	unsigned i;
+	int first_takes = 0;
 	stealbuf b;
 
 	ck_assert_uint_le(nthieves, 8);
@@ -746,7 +748,7 @@ static void stress_run(unsigned nthieves, unsigned k, unsigned owork,
 		spin(owork);
 		/* Under valgrind, threads run one at a time: let the
 		 * thieves in now and then. */
-		if (RUNNING_ON_VALGRIND && x % 64 == 0)
+		if (RUNNING_ON_VALGRIND && x % (k == 0 ? 300 : 200) == 0)
 			sched_yield();
 		/* From the owner, len never exceeds SIZE: tail is its
 		 * own, and head only grows. */
@@ -777,7 +779,7 @@ static void stress_run(unsigned nthieves, unsigned k, unsigned owork,
 	}
 	/* Tokens 1..pushed taken once each; none beyond. */
 	for (x = 1; x <= st->ntokens; x++) {
-		unsigned takes = st->count[x] - (x <= pushed);
+		int takes = st->count[x] - (x <= pushed);
 
 		if (takes == (x <= pushed))
 			continue;
@@ -785,7 +787,7 @@ static void stress_run(unsigned nthieves, unsigned k, unsigned owork,
 			first_bad = x;
 			first_takes = takes;
 		}
-		if (takes == 0)
+		if (takes <= 0)
 			lost++;
 		else
 			dup++;
@@ -803,7 +805,7 @@ static void stress_run(unsigned nthieves, unsigned k, unsigned owork,
 	ck_assert_msg(bad == 0,
 		      "%u thieves, k=%u, %llu pushed: %llu tokens lost, %llu "
 		      "taken more than once or never pushed (first: %llu, "
-		      "taken %u times)",
+		      "taken %d times)",
 		      nthieves, k, (unsigned long long)pushed,
 		      (unsigned long long)lost, (unsigned long long)dup,
 		      (unsigned long long)first_bad, first_takes);
