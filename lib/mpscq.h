@@ -1,6 +1,8 @@
 /*
  * mpscq.h - unbounded multi-producer single-consumer queue, intrusive,
- * lock-free for producers and wait-free for the consumer.
+ * lock-free for producers and for the intrusive consumer (which pushes the
+ * stub back with the producers' CAS loop), wait-free for the non-intrusive
+ * consumer (smarm__mpscq_next/smarm__mpscq_advance).
  *
  * The algorithm is Dmitry Vyukov's MPSC node-based queue (1024cores.net,
  * "Non-intrusive MPSC node-based queue" and its intrusive variant), the
