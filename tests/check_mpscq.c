@@ -97,17 +97,6 @@ static void push_link(smarm__mpscq_node *prev, smarm__mpscq_node *n)
 	smarm__atomic_store_full(&prev->next, (AO_t)n);
 }
 
-/* A small deterministic generator (xorshift64*). */
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
 /* ---- one thread: the intrusive consumer --------------------------------- */
 
 /* init must not trust what the queue and the stub held before. */

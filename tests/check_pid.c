@@ -43,17 +43,6 @@ static smarm__slot *alloc_ok(smarm__pidtab *t)
 	return s;
 }
 
-/* A small deterministic generator (xorshift64*). */
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
 static void shuffle(smarm__slot **v, size_t n)
 {
 	size_t i;

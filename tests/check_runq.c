@@ -331,16 +331,6 @@ END_TEST
  * steal.  The model is the window [lo, hi) of consecutive tokens (every
  * taker takes the oldest, so what is in is always consecutive). */
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
 START_TEST(test_wrap)
 {
 	smarm__runq q;

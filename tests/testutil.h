@@ -66,6 +66,18 @@ static __attribute__((noinline, unused)) unsigned long use_stack(size_t bytes)
 	return sum + buf[sizeof(buf) - 1];
 }
 
+/* A small deterministic generator (xorshift64*), for tests that need
+ * repeatable pseudo-random sequences. */
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+static __attribute__((unused)) uint64_t rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
 /* A new TCase called name, with the suite's TIMEOUT, added to s. */
 static inline TCase *tcase_add(Suite *s, const char *name)
 {
