@@ -78,6 +78,10 @@ enum smarm_stack_guard {
 
 /* smarm_spawn_opts.flags */
 #define SMARM_SPAWN_DETACHED 0x1u /* as if smarm_detach() ran at spawn */
+#define SMARM_SPAWN_PINNED 0x2u   /* never migrates off its spawner's worker */
+
+/* Most worker threads a runtime may have. */
+#define SMARM_THREADS_MAX 1024u
 
 /* ---- Types ------------------------------------------------------------ */
 
@@ -105,7 +109,8 @@ typedef struct smarm_rx smarm_rx;
 
 /* Runtime settings.  Always fill with smarm_config_init() first. */
 typedef struct smarm_config {
-	unsigned threads;       /* worker threads (only 1 for now) */
+	unsigned threads;       /* worker threads; default: usable CPUs, or
+				   SMARM_THREADS from the environment */
 	int stack_guard;        /* enum smarm_stack_guard */
 	size_t stack_size;      /* default actor stack size in bytes */
 	unsigned preempt_budget; /* preemption points between forced yields;
@@ -121,6 +126,21 @@ typedef struct smarm_spawn_opts {
 	uintptr_t reserved[13]; /* keep zero */
 } smarm_spawn_opts;
 
+/* Counters of a runtime (smarm_stats_get), cumulative over its runs. */
+typedef struct smarm_stats {
+	uint64_t spawned;       /* actors spawned, the root included */
+	uint64_t exited;        /* actors ended (returned, exited, panicked) */
+	uint64_t panicked;      /* of those, ended by smarm_panic() */
+	uint64_t switches;      /* context switches into actors */
+	uint64_t steals;        /* actors taken from another worker's queue */
+	uint64_t parks;         /* times an actor blocked */
+	uint64_t wakeups;       /* times a blocked actor was made runnable */
+	uint64_t messages;      /* channel elements received by actors */
+	uint64_t canary_stacks; /* stacks in use guarded by a canary only */
+	uint64_t threads;       /* worker threads of the runtime */
+	uint64_t reserved[6];   /* zero */
+} smarm_stats;
+
 /* ---- Runtime ------------------------------------------------------------ */
 
 SMARM_API void smarm_config_init(smarm_config *cfg);
@@ -129,6 +149,7 @@ SMARM_API int smarm_runtime_run(smarm_runtime *rt, smarm_fn fn, void *arg,
 				void **result);
 SMARM_API void smarm_runtime_free(smarm_runtime *rt);
 SMARM_API int smarm_run(smarm_fn fn, void *arg, void **result);
+SMARM_API int smarm_stats_get(smarm_stats *out);
 
 /* ---- Actors ------------------------------------------------------------- */
 

@@ -17,28 +17,39 @@
 
 struct smarm__worker;
 
-/* Park states (smarm__actor.pstate). */
+/*
+ * Park states (smarm__actor.pstate).  A parking actor switches away
+ * first and commits RUNNING -> PARKED on the stack it switched to, once
+ * its context is saved (see after_switch in sched.c): so nobody can
+ * resume an actor whose registers are still being pushed.  A wake that
+ * finds RUNNING leaves NOTIFIED, which makes the park (or its commit)
+ * return at once.
+ */
 enum {
-	SMARM__RUNNING = 0,  /* running or runnable */
-	SMARM__PARKED = 1,   /* switched away, waiting for a wake */
-	SMARM__NOTIFIED = 2  /* running, and a wake came before it parked */
+	SMARM__RUNNING = 0,  /* running, runnable, or switching away to park */
+	SMARM__PARKED = 1,   /* context saved, waiting for a wake */
+	SMARM__NOTIFIED = 2  /* not parked yet, and a wake came */
 };
 
 typedef struct smarm__actor {
 	void *sp;                         /* saved context while not running */
-	struct smarm__actor *next;        /* run-queue link */
+	struct smarm__actor *next;        /* pinned run list link */
 	const volatile uint64_t *canary;  /* copy of stack->canary */
 	smarm__stack *stack;
 	smarm__slot *slot;
 	smarm_fn fn;
 	void *arg;
-	struct smarm__worker *worker;     /* the worker it runs on */
+	/* The worker that holds its timer while a timed park is pending, and
+	 * its only worker when pinned. */
+	struct smarm__worker *worker;
 	uint64_t deadline;                /* of the pending timed wait */
 	uint32_t timer_idx;               /* heap position + 1, 0 = no timer */
+	uint8_t timed;                    /* the last park had a timeout */
+	uint8_t pinned;                   /* SMARM_SPAWN_PINNED */
 	int wake;                         /* why a park ended: 0 or ETIMEDOUT */
 	unsigned budget;                  /* preemption points left */
 	smarm__atomic pstate;             /* SMARM__RUNNING, ... */
-	smarm__mpscq_node wake_link;      /* in the worker's inbox */
+	smarm__mpscq_node wake_link;      /* in an inbox or the global queue */
 } smarm__actor;
 
 /* Entry of every actor, run on its fresh stack. */

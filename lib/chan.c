@@ -190,17 +190,22 @@ static int closed_and_empty(chan *c, void *out, int *got)
 int smarm_try_recv(smarm_rx *rx, void *out)
 {
 	chan *c = (chan *)rx;
+	smarm__worker *w;
 	int got;
 
 	if (rx == NULL || out == NULL)
 		return EINVAL;
-	if (smarm__worker_at_entry() == NULL)
+	w = smarm__worker_at_entry();
+	if (w == NULL)
 		return EPERM;
-	if (take(c, out))
-		return 0;
-	if (closed_and_empty(c, out, &got))
-		return EPIPE;
-	return got ? 0 : EAGAIN;
+	if (!take(c, out)) {
+		if (closed_and_empty(c, out, &got))
+			return EPIPE;
+		if (!got)
+			return EAGAIN;
+	}
+	SMARM__STAT_INC(w, messages);
+	return 0;
 }
 
 /* Park in recv.  Counted in chan_waiters while parked: a wake may come
@@ -209,27 +214,48 @@ static int park_recv(smarm__worker **w, smarm__actor *self, uint64_t timeout)
 {
 	int r;
 
-	(*w)->chan_waiters++;
+	/* Each worker's count only moves by its own hand; their sum is
+	 * what counts (the actor may resume on another worker). */
+	smarm__counter_add(&(*w)->chan_waiters, 1);
 	r = smarm__park(*w, self, timeout);
 	*w = smarm__worker_self();
-	(*w)->chan_waiters--;
+	smarm__counter_add(&(*w)->chan_waiters, (AO_t)-1);
 	return r;
 }
+
+static int recv_parked(chan *c, smarm__worker *w, void *out,
+		       uint64_t timeout);
 
 int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 {
 	chan *c = (chan *)rx;
 	smarm__worker *w = smarm__worker_at_entry();
-	smarm__actor *self;
-	uint64_t deadline = SMARM_FOREVER, left = SMARM_FOREVER;
-	int got, r;
+	int r;
 
 	if (rx == NULL || out == NULL)
 		return EINVAL;
 	if (w == NULL)
 		return EPERM;
-	if (take(c, out))
+	if (take(c, out)) {
+		SMARM__STAT_INC(w, messages);
 		return 0;
+	}
+	r = recv_parked(c, w, out, timeout);
+	if (r == 0) {
+		w = smarm__worker_self();
+		SMARM__STAT_INC(w, messages);
+	}
+	return r;
+}
+
+/* smarm_recv once the channel was found empty. */
+static int recv_parked(chan *c, smarm__worker *w, void *out,
+		       uint64_t timeout)
+{
+	smarm__actor *self;
+	uint64_t deadline = SMARM_FOREVER, left = SMARM_FOREVER;
+	int got, r;
+
 	for (;;) {
 		/* Announce ourselves, then look again (see the top of this
 		 * file): a sender either sees us or we see its element. */
@@ -257,14 +283,17 @@ int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 			}
 		}
 		r = park_recv(&w, self, left);
-		if (r == ETIMEDOUT &&
+		if (r != 0 &&
 		    !smarm__atomic_cas_full(&c->waiter, (AO_t)self, 0)) {
-			/* A sender took us out of `waiter` as the timer fired:
-			 * its wake is on the way; take it, then the element. */
+			/* A sender took us out of `waiter` as the timer fired
+			 * (or as the park failed): its wake is on the way;
+			 * take it, then the element. */
 			park_recv(&w, self, SMARM_FOREVER);
 		}
 		if (take(c, out))
 			return 0;
+		if (r == ENOMEM)
+			return ENOMEM;
 	}
 }
 

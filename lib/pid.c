@@ -47,7 +47,10 @@ int smarm__pidtab_grow(smarm__pidtab *t)
 		chunk[i].next_free = i + 1 < SMARM__CHUNK_SLOTS ?
 			base + i + 2 : t->free_head;
 	}
-	t->dir[t->nchunks++] = chunk;
+	t->dir[t->nchunks] = chunk;
+	/* Release: the chunk's contents and pointer before the count. */
+	AO_int_store_release((volatile unsigned *)&t->nchunks,
+			     t->nchunks + 1);
 	t->free_head = base + 1;
 	return 0;
 }

@@ -12,6 +12,13 @@
  * allocated once, so a slot pointer stays valid while the slot is in use.
  * The slot also carries the actor's lifecycle: it outlives the actor's
  * stack until the actor is joined (or at once when detached).
+ *
+ * Threads.  The free list (free_head, next_free, used, growing) belongs to
+ * whoever holds the table's lock; the scheduler keeps a few free slots
+ * per worker so that most spawns and exits do not take it.  A slot's own
+ * fields (gen, state, flags, the pointers, the name) are guarded by the
+ * slot's lock once it can be named by a pid: a lookup from any worker
+ * locks the slot, checks the generation and reads under the lock.
  */
 #ifndef SMARM_PID_H
 #define SMARM_PID_H
@@ -19,6 +26,7 @@
 #include <stdint.h>
 
 #include "smarm.h"
+#include "lock.h"
 
 #define SMARM__CHUNK_BITS 12
 #define SMARM__CHUNK_SLOTS (1u << SMARM__CHUNK_BITS)
@@ -35,6 +43,7 @@ enum { SMARM__SLOT_FREE, SMARM__SLOT_LIVE, SMARM__SLOT_ENDED };
 #define SMARM__SLOT_PANICKED 0x4u
 
 typedef struct smarm__slot {
+	smarm__lock lock;              /* guards the fields below */
 	uint32_t gen;
 	uint8_t state;
 	uint8_t flags;
@@ -47,6 +56,7 @@ typedef struct smarm__slot {
 } smarm__slot;
 
 typedef struct smarm__pidtab {
+	smarm__lock lock;      /* the free list, used and growth */
 	smarm__slot **dir;     /* SMARM__MAX_CHUNKS chunk pointers */
 	uint32_t nchunks;
 	uint32_t free_head;    /* index + 1 of the first free slot, 0 = none */
@@ -64,9 +74,10 @@ static inline smarm__slot *smarm__slot_at(const smarm__pidtab *t, uint32_t i)
 /* Add a chunk of free slots: 0, EAGAIN (table full) or ENOMEM. */
 int smarm__pidtab_grow(smarm__pidtab *t);
 
-/* A free slot, state SMARM__SLOT_LIVE with flags 0 and no joiner; NULL
- * when the table is full (*err = EAGAIN) or memory runs out (ENOMEM). */
-static inline smarm__slot *smarm__slot_alloc(smarm__pidtab *t, int *err)
+/* Take a slot off the free list, fields untouched (state FREE): NULL when
+ * the table is full (*err = EAGAIN) or memory runs out (ENOMEM).  The
+ * caller holds the table's lock when other threads use the table. */
+static inline smarm__slot *smarm__slot_take(smarm__pidtab *t, int *err)
 {
 	smarm__slot *s;
 
@@ -80,41 +91,91 @@ static inline smarm__slot *smarm__slot_alloc(smarm__pidtab *t, int *err)
 	}
 	s = smarm__slot_at(t, t->free_head - 1);
 	t->free_head = s->next_free;
-	s->state = SMARM__SLOT_LIVE;
-	s->flags = 0;
-	s->joiner = NULL;
 	t->used++;
 	return s;
 }
 
-/* Free a slot; its generation moves on, so its old pid goes stale.
+/* Put a retired slot (state FREE) back on the free list; the caller holds
+ * the table's lock when other threads use the table. */
+static inline void smarm__slot_give(smarm__pidtab *t, smarm__slot *s)
+{
+	s->next_free = t->free_head;
+	t->free_head = s->index + 1;
+	t->used--;
+}
+
+/* Make a taken slot live: state SMARM__SLOT_LIVE, flags 0, no joiner.
+ * Its current generation is the one its new pid carries. */
+static inline void smarm__slot_init(smarm__slot *s)
+{
+	s->state = SMARM__SLOT_LIVE;
+	s->flags = 0;
+	s->joiner = NULL;
+}
+
+/* End a slot's use: its generation moves on, so its old pid goes stale.
  * Generation 0 is skipped on wrap-around. */
-static inline void smarm__slot_free(smarm__pidtab *t, smarm__slot *s)
+static inline void smarm__slot_retire(smarm__slot *s)
 {
 	s->state = SMARM__SLOT_FREE;
 	s->actor = NULL;
 	s->result = NULL;
 	if (__builtin_expect(++s->gen == 0, 0))
 		s->gen = 1;
-	s->next_free = t->free_head;
-	t->free_head = s->index + 1;
-	t->used--;
+}
+
+/* Take and init in one (single-threaded users and tests). */
+static inline smarm__slot *smarm__slot_alloc(smarm__pidtab *t, int *err)
+{
+	smarm__slot *s = smarm__slot_take(t, err);
+
+	if (s)
+		smarm__slot_init(s);
+	return s;
+}
+
+/* Retire and give in one. */
+static inline void smarm__slot_free(smarm__pidtab *t, smarm__slot *s)
+{
+	smarm__slot_retire(s);
+	smarm__slot_give(t, s);
+}
+
+/* Chunks in the table, from any thread: the chunk pointer is stored
+ * before the count that makes it reachable (release/acquire). */
+static inline uint32_t smarm__pidtab_nchunks(const smarm__pidtab *t)
+{
+	return AO_int_load_acquire((const volatile unsigned *)&t->nchunks);
+}
+
+/* The slot a pid's index names, or NULL when the pid is none or out of
+ * range.  Its generation and state are still to be checked, under the
+ * slot's lock when other threads use the table. */
+static inline smarm__slot *smarm__pid_slot(const smarm__pidtab *t,
+					   smarm_pid pid)
+{
+	uint32_t i = (uint32_t)pid.id;
+
+	if (i == 0 || ((i - 1) >> SMARM__CHUNK_BITS) >= smarm__pidtab_nchunks(t))
+		return NULL;
+	return smarm__slot_at(t, i - 1);
+}
+
+/* Does the (locked) slot still belong to pid? */
+static inline int smarm__pid_matches(const smarm__slot *s, smarm_pid pid)
+{
+	return s->gen == (uint32_t)(pid.id >> 32) &&
+		s->state != SMARM__SLOT_FREE;
 }
 
 /* The slot a pid names, or NULL when the pid is none, stale or out of
- * range. */
+ * range (single-threaded users and tests). */
 static inline smarm__slot *smarm__pid_lookup(const smarm__pidtab *t,
 					     smarm_pid pid)
 {
-	uint32_t i = (uint32_t)pid.id, gen = (uint32_t)(pid.id >> 32);
-	smarm__slot *s;
+	smarm__slot *s = smarm__pid_slot(t, pid);
 
-	if (i == 0 || ((i - 1) >> SMARM__CHUNK_BITS) >= t->nchunks)
-		return NULL;
-	s = smarm__slot_at(t, i - 1);
-	if (s->gen != gen || s->state == SMARM__SLOT_FREE)
-		return NULL;
-	return s;
+	return s && smarm__pid_matches(s, pid) ? s : NULL;
 }
 
 static inline smarm_pid smarm__slot_pid(const smarm__slot *s)

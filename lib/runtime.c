@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,40 @@
 
 /* One runtime runs at a time in a process: set while one does. */
 static smarm__atomic running_any = SMARM__ATOMIC_INIT(0);
+
+/* The runtime smarm_stats_get reports on: the one running, or the last
+ * one that ran, until it is freed. */
+static smarm__atomic stats_rt = SMARM__ATOMIC_INIT(0);
+
+/* The CPUs this process may run on, capped at SMARM_THREADS_MAX. */
+static unsigned cpus_allowed(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return 1;
+	n = CPU_COUNT(&set);
+	if (n < 1)
+		return 1;
+	return (unsigned)n > SMARM_THREADS_MAX ? SMARM_THREADS_MAX : (unsigned)n;
+}
+
+/* SMARM_THREADS, when it is a number from 1 to SMARM_THREADS_MAX. */
+static unsigned threads_from_env(void)
+{
+	const char *e = getenv("SMARM_THREADS");
+	char *end;
+	unsigned long n;
+
+	if (e == NULL || *e < '0' || *e > '9')
+		return 0;
+	errno = 0;
+	n = strtoul(e, &end, 10);
+	if (errno || *end != '\0' || n < 1 || n > SMARM_THREADS_MAX)
+		return 0;
+	return (unsigned)n;
+}
 
 static int guard_from_env(void)
 {
@@ -35,7 +70,9 @@ void smarm_config_init(smarm_config *cfg)
 	if (cfg == NULL)
 		return;
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->threads = 1;
+	cfg->threads = threads_from_env();
+	if (cfg->threads == 0)
+		cfg->threads = cpus_allowed();
 	cfg->stack_guard = guard_from_env();
 	cfg->stack_size = SMARM_STACK_DEFAULT;
 	cfg->preempt_budget = SMARM_PREEMPT_DEFAULT;
@@ -57,13 +94,12 @@ int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
 	for (i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
 		if (cfg->reserved[i])
 			return EINVAL; /* a field from a later version */
-	if (cfg->threads == 0 || cfg->stack_size < SMARM_STACK_MIN ||
+	if (cfg->threads == 0 || cfg->threads > SMARM_THREADS_MAX ||
+	    cfg->stack_size < SMARM_STACK_MIN ||
 	    cfg->stack_size > SMARM_STACK_MAX ||
 	    cfg->stack_guard < SMARM_GUARD_AUTO ||
 	    cfg->stack_guard > SMARM_GUARD_CANARY)
 		return EINVAL;
-	if (cfg->threads != 1)
-		return ENOTSUP; /* one worker until the multi-worker scheduler */
 	/* Aligned as its type asks: the worker's cross-thread fields sit on
 	 * their own cache line. */
 	rt = aligned_alloc(_Alignof(smarm_runtime), sizeof(*rt));
@@ -75,7 +111,10 @@ int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
 				     cfg->stack_size);
 	if (err == 0)
 		err = smarm__pidtab_init(&rt->pids);
+	if (err == 0)
+		err = smarm__sched_init(rt);
 	if (err) {
+		smarm__sched_fini(rt);
 		smarm__pidtab_fini(&rt->pids);
 		smarm__stack_pool_fini(&rt->stacks);
 		free(rt);
@@ -100,6 +139,7 @@ int smarm_runtime_run(smarm_runtime *rt, smarm_fn fn, void *arg,
 	if (!smarm__atomic_cas_full(&running_any, 0, 1))
 		return EBUSY;
 	smarm__atomic_store_release(&rt->running, 1);
+	smarm__atomic_store_release(&stats_rt, (AO_t)rt);
 	err = smarm__sched_run(rt, fn, arg, &res, &panicked);
 	smarm__atomic_store_release(&rt->running, 0);
 	smarm__atomic_store_release(&running_any, 0);
@@ -121,7 +161,8 @@ void smarm_runtime_free(smarm_runtime *rt)
 		      "refused\n", stderr);
 		return;
 	}
-	smarm__timers_fini(&rt->worker.timers);
+	smarm__atomic_fetch_cas_full(&stats_rt, (AO_t)rt, 0);
+	smarm__sched_fini(rt);
 	smarm__pidtab_fini(&rt->pids);
 	smarm__stack_pool_fini(&rt->stacks);
 	free(rt);
@@ -145,6 +186,19 @@ int smarm_run(smarm_fn fn, void *arg, void **result)
 	err = smarm_runtime_run(rt, fn, arg, result);
 	smarm_runtime_free(rt);
 	return err;
+}
+
+int smarm_stats_get(smarm_stats *out)
+{
+	smarm_runtime *rt;
+
+	if (out == NULL)
+		return EINVAL;
+	rt = (smarm_runtime *)smarm__atomic_load_acquire(&stats_rt);
+	if (rt == NULL)
+		return ESRCH;
+	smarm__sched_stats(rt, out);
+	return 0;
 }
 
 unsigned smarm_version(void)

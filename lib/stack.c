@@ -229,7 +229,9 @@ static smarm__stack *map_own(smarm__stack_pool *p, size_t size)
 	return describe(p, m + PAGE, m + len, guard, len);
 }
 
-smarm__stack *smarm__stack_new(smarm__stack_pool *p, size_t size)
+/* Under the lock: a default-size stack from the shared cache or a new
+ * one, or a stack of another size. */
+static smarm__stack *get_locked(smarm__stack_pool *p, size_t size)
 {
 	smarm__stack *s;
 
@@ -237,6 +239,7 @@ smarm__stack *smarm__stack_new(smarm__stack_pool *p, size_t size)
 		s = p->cache;
 		if (s != NULL) {
 			p->cache = s->next;
+			p->ncache--;
 			return s;
 		}
 		return carve(p);
@@ -244,30 +247,68 @@ smarm__stack *smarm__stack_new(smarm__stack_pool *p, size_t size)
 	return map_own(p, size);
 }
 
-void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s)
+smarm__stack *smarm__stack_get(smarm__stack_pool *p, size_t size)
 {
-	if (s->map_len) {
-		char *base = s->lo - PAGE;
-		size_t len = s->map_len;
+	smarm__stack *s;
 
-		VALGRIND_STACK_DEREGISTER(s->vg_id);
-		if (s->guard == SMARM_GUARD_MPROTECT) {
-			p->map_budget += 2;
-			p->nguarded--;
-		} else if (s->guard == SMARM_GUARD_CANARY) {
-			p->ncanary--;
+	smarm__lock_take(&p->lock);
+	s = get_locked(p, size);
+	smarm__lock_drop(&p->lock);
+	return s;
+}
+
+smarm__stack *smarm__stack_refill(smarm__stack_pool *p,
+				  smarm__stack_cache *c, size_t size)
+{
+	smarm__stack *s;
+	unsigned i;
+
+	smarm__lock_take(&p->lock);
+	s = get_locked(p, size);
+	if (s && s->map_len == 0) {
+		/* Bring a batch over while we hold the lock. */
+		for (i = 0; i < SMARM__STACK_BATCH && p->cache; i++) {
+			smarm__stack *t = p->cache;
+
+			p->cache = t->next;
+			p->ncache--;
+			t->next = c->head;
+			c->head = t;
+			c->n++;
 		}
-		munmap(base, len);
-		return;
 	}
-	/*
-	 * Give back the pages of a stack that grew deep.  The probe word lies
-	 * TRIM_DEPTH below the top; it is zero until something writes it, so
-	 * a non-zero value means the actor went at least that deep.  A deep
-	 * frame that never wrote that very word goes unnoticed, which costs
-	 * memory, never correctness.  valgrind rightly calls the read of a
-	 * popped frame invalid, so the trim is skipped under it.
-	 */
+	smarm__lock_drop(&p->lock);
+	return s;
+}
+
+/* Unmap a stack with a mapping of its own. */
+static void unmap_own(smarm__stack_pool *p, smarm__stack *s)
+{
+	char *base = s->lo - PAGE;
+	size_t len = s->map_len;
+
+	VALGRIND_STACK_DEREGISTER(s->vg_id);
+	smarm__lock_take(&p->lock);
+	if (s->guard == SMARM_GUARD_MPROTECT) {
+		p->map_budget += 2;
+		p->nguarded--;
+	} else if (s->guard == SMARM_GUARD_CANARY) {
+		p->ncanary--;
+	}
+	smarm__lock_drop(&p->lock);
+	munmap(base, len);
+}
+
+/*
+ * Give back the pages of a stack that grew deep.  The probe word lies
+ * TRIM_DEPTH below the top; it is zero until something writes it, so a
+ * non-zero value means the actor went at least that deep.  A deep frame
+ * that never wrote that very word goes unnoticed, which costs memory,
+ * never correctness.  valgrind rightly calls the read of a popped frame
+ * invalid, so the trim is skipped under it.
+ */
+static void trim(smarm__stack_pool *p, smarm__stack *s)
+{
 	if (p->size > 2 * TRIM_DEPTH && !RUNNING_ON_VALGRIND) {
 		volatile uint64_t *probe = (volatile uint64_t *)
 			((uintptr_t)(s->top - TRIM_DEPTH) & ~(uintptr_t)7);
@@ -291,8 +332,64 @@ void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s)
 				*(volatile uint64_t *)s->lo = SMARM__CANARY;
 		}
 	}
+}
+
+void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s)
+{
+	if (s->map_len) {
+		unmap_own(p, s);
+		return;
+	}
+	trim(p, s);
+	smarm__lock_take(&p->lock);
 	s->next = p->cache;
 	p->cache = s;
+	p->ncache++;
+	smarm__lock_drop(&p->lock);
+}
+
+void smarm__stack_put_cached(smarm__stack_pool *p, smarm__stack_cache *c,
+			     smarm__stack *s)
+{
+	if (s->map_len) {
+		unmap_own(p, s);
+		return;
+	}
+	trim(p, s);
+	s->next = c->head;
+	c->head = s;
+	if (__builtin_expect(++c->n > SMARM__STACK_CACHE_MAX, 0)) {
+		/* The most recently used stay (they are the warmest): the
+		 * list is cut after the first n - BATCH, the rest goes. */
+		smarm__stack *keep = c->head, *give;
+		unsigned i;
+
+		for (i = 1; i < c->n - SMARM__STACK_BATCH; i++)
+			keep = keep->next;
+		give = keep->next;
+		keep->next = NULL;
+		c->n -= SMARM__STACK_BATCH;
+		smarm__lock_take(&p->lock);
+		for (i = 0; i < SMARM__STACK_BATCH; i++) {
+			smarm__stack *t = give;
+
+			give = t->next;
+			t->next = p->cache;
+			p->cache = t;
+		}
+		p->ncache += SMARM__STACK_BATCH;
+		smarm__lock_drop(&p->lock);
+	}
+}
+
+size_t smarm__stack_ncanary(smarm__stack_pool *p)
+{
+	size_t n;
+
+	smarm__lock_take(&p->lock);
+	n = p->ncanary;
+	smarm__lock_drop(&p->lock);
+	return n;
 }
 
 void smarm__stack_pool_fini(smarm__stack_pool *p)

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lock.h"
+
 /* Sign-extended from 32 bits so that the check on every switch is one
  * compare with an immediate operand. */
 #define SMARM__CANARY 0xffffffffa5f3c7e1ull
@@ -45,11 +47,13 @@ typedef struct smarm__stack {
 typedef struct smarm__slab smarm__slab;
 
 typedef struct smarm__stack_pool {
+	smarm__lock lock;     /* everything below, once workers share it */
 	size_t size;          /* bytes of a default stack, SMARM__STACK_TOP included */
 	size_t stride;        /* size + guard page */
 	int mode;             /* configured SMARM_GUARD_* */
 	int guard;            /* mode for new guarded stacks (madvise/mprotect) */
 	smarm__stack *cache;  /* free default-size stacks, most recent first */
+	size_t ncache;
 	smarm__slab *slabs;
 	char *carve;          /* next uncarved byte of the newest slab */
 	char *carve_end;
@@ -64,26 +68,55 @@ typedef struct smarm__stack_pool {
 int smarm__stack_pool_init(smarm__stack_pool *p, int mode, size_t size);
 void smarm__stack_pool_fini(smarm__stack_pool *p);
 
-/* The slow path of smarm__stack_get: carve or map a new stack. */
-smarm__stack *smarm__stack_new(smarm__stack_pool *p, size_t size);
+/*
+ * A worker's own cache of free default-size stacks, used without the
+ * pool's lock; it trades batches with the pool's shared cache when it runs
+ * empty or grows past SMARM__STACK_CACHE_MAX.
+ */
+#define SMARM__STACK_CACHE_MAX 64u
+#define SMARM__STACK_BATCH 32u
+
+typedef struct smarm__stack_cache {
+	smarm__stack *head;
+	unsigned n;
+} smarm__stack_cache;
 
 /* A stack with at least size usable bytes below s->top (0 = the pool's
- * default).  NULL when memory or mappings run out. */
-static inline smarm__stack *smarm__stack_get(smarm__stack_pool *p,
-					     size_t size)
+ * default).  NULL when memory or mappings run out.  Takes the pool's
+ * lock. */
+smarm__stack *smarm__stack_get(smarm__stack_pool *p, size_t size);
+
+/* Return a stack to the pool's shared cache, or unmap one of its own
+ * size.  The caller may still be running on it (an ending actor): pages
+ * are given back only well below its frame.  Takes the pool's lock. */
+void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s);
+
+/* The slow path of smarm__stack_get_cached: refill c from the pool. */
+smarm__stack *smarm__stack_refill(smarm__stack_pool *p,
+				  smarm__stack_cache *c, size_t size);
+
+/* smarm__stack_get through a worker's cache. */
+static inline smarm__stack *smarm__stack_get_cached(smarm__stack_pool *p,
+						    smarm__stack_cache *c,
+						    size_t size)
 {
-	smarm__stack *s = p->cache;
+	smarm__stack *s = c->head;
 
 	if (__builtin_expect(size == 0 && s != NULL, 1)) {
-		p->cache = s->next;
+		c->head = s->next;
+		c->n--;
 		return s;
 	}
-	return smarm__stack_new(p, size);
+	return smarm__stack_refill(p, c, size);
 }
 
-/* Return a stack to the pool.  The caller may still be running on it (an
- * ending actor): pages are given back only well below its frame. */
-void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s);
+/* smarm__stack_put through a worker's cache. */
+void smarm__stack_put_cached(smarm__stack_pool *p, smarm__stack_cache *c,
+			     smarm__stack *s);
+
+/* Stacks guarded by a canary only, carved or mapped so far and not
+ * unmapped. */
+size_t smarm__stack_ncanary(smarm__stack_pool *p);
 
 /* Does the kernel support MADV_GUARD_INSTALL? */
 int smarm__stack_have_madvise_guard(void);

@@ -128,6 +128,5 @@ int smarm_sleep(uint64_t ns)
 		return EPERM;
 	if (ns == 0)
 		return smarm_yield();
-	smarm__park(w, w->current, ns);
-	return 0;
+	return smarm__park(w, w->current, ns) == ENOMEM ? ENOMEM : 0;
 }

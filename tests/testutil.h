@@ -35,12 +35,19 @@
 #define TIMEOUT 60
 #endif
 
-/* Run fn(arg) as the root actor of a fresh runtime; it must end normally. */
+/* Run fn(arg) as the root actor of a fresh runtime made from
+ * smarm_config_init's defaults (so SMARM_THREADS reaches every suite); it
+ * must end normally. */
 static inline void run_in_actor(smarm_fn fn, void *arg)
 {
+	smarm_config cfg;
+	smarm_runtime *rt = NULL;
 	void *res = NULL;
 
-	ck_assert_int_eq(smarm_run(fn, arg, &res), 0);
+	smarm_config_init(&cfg);
+	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
+	ck_assert_int_eq(smarm_runtime_run(rt, fn, arg, &res), 0);
+	smarm_runtime_free(rt);
 }
 
 /* An actor that returns its argument. */
