@@ -64,14 +64,19 @@ enum { RUN_GOING = 0, RUN_DONE = 1, RUN_DEADLOCK = 2, RUN_ABORTED = 3 };
  * keep a worker busy (always when it runs dry), so a busy worker reads
  * the clock rarely and a sleeper is late by at most that many switches. */
 #define TIMER_CHECK_MASK 63u
-/* The global queue is looked at every this many decisions even when local
- * work abounds, so that what waits there is not starved. */
-#define GLOBAL_CHECK_EVERY 61u
+/* The global queue is looked at every this many decisions (a power of
+ * two) even when local work abounds, so that what waits there is not
+ * starved. */
+#define GLOBAL_CHECK_MASK 63u
 /* Runnext picks in a row before the run queue gets a turn: two actors
  * messaging each other must not starve the rest. */
 #define RUNNEXT_MAX 32u
 /* Steal rounds over all victims before a worker goes to sleep. */
 #define STEAL_ROUNDS 4
+/* How long a worker that ran out of work spins before it sleeps in the
+ * kernel: work that comes within that time costs no system call on
+ * either side. */
+#define IDLE_SPIN_NS 20000u
 /* How long a worker asleep watches another's runnext before taking it,
  * when that worker keeps running one actor. */
 #define RUNNEXT_WATCH_NS 1000000u
@@ -96,11 +101,16 @@ static void futex_wake(smarm__atomic_u32 *word, int n)
 	syscall(SYS_futex, &word->v, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
-/* Bump a worker's futex word and wake it. */
+/* Bump a worker's futex word and wake it.  A sleeping worker spins a
+ * little before it enters the kernel (idle_sleep): the bump alone ends
+ * that, and the system call is made only when it is in, or entering, its
+ * futex wait.  Both sides store, full barrier, then load: either we see
+ * in_kernel, or it sees the new word and does not wait. */
 static void rouse(smarm__worker *v)
 {
 	smarm__atomic_u32_fetch_add_full(&v->idle_seq, 1);
-	futex_wake(&v->idle_seq, 1);
+	if (smarm__atomic_load_acquire(&v->in_kernel))
+		futex_wake(&v->idle_seq, 1);
 }
 
 /* ---- waking workers ------------------------------------------------- */
@@ -258,19 +268,20 @@ static __attribute__((noinline)) void inbox_drain(smarm__worker *w)
 	}
 }
 
-/* Take up to a batch from the global queue: the first is returned, the
- * rest queued here.  One consumer at a time; a worker that finds the
- * queue being drained by another goes on without it. */
+/* Take a batch from the global queue: the first is returned, the rest
+ * queued here, filling at most half the room left in the run queue (more
+ * would only overflow back).  One consumer at a time; a worker that finds
+ * the queue being drained by another goes on without it. */
 static __attribute__((noinline)) smarm__actor *global_take(smarm__worker *w)
 {
 	struct smarm_runtime *rt = w->rt;
 	smarm__actor *first = NULL;
 	smarm__mpscq_node *n;
-	unsigned i;
+	size_t i, limit = 1 + (SMARM__RUNQ_SIZE - smarm__runq_len(&w->rq)) / 2;
 
 	if (!smarm__atomic_cas_full(&rt->inject_lock.held, 0, 1))
 		return NULL;
-	for (i = 0; i < SMARM__RUNQ_SIZE / 2; i++) {
+	for (i = 0; i < limit; i++) {
 		n = smarm__mpscq_pop(&rt->inject, &rt->inject_stub);
 		if (n == NULL)
 			break;
@@ -301,7 +312,7 @@ static inline smarm__actor *pick_local(smarm__worker *w)
 {
 	smarm__actor *a;
 
-	if (__builtin_expect(w->tick % GLOBAL_CHECK_EVERY == 0, 0) &&
+	if (__builtin_expect((w->tick & GLOBAL_CHECK_MASK) == 32, 0) &&
 	    global_maybe(w->rt)) {
 		a = global_take(w);
 		if (a)
@@ -773,7 +784,7 @@ int smarm_detach(smarm_pid pid)
 
 /* ---- the actor's own calls ------------------------------------------------- */
 
-int smarm__yield(smarm__worker *w)
+static inline int yield(smarm__worker *w)
 {
 	smarm__actor *self = w->current, *next;
 
@@ -786,13 +797,18 @@ int smarm__yield(smarm__worker *w)
 	return 0;
 }
 
+int smarm__yield(smarm__worker *w)
+{
+	return yield(w);
+}
+
 int smarm_yield(void)
 {
 	smarm__worker *w = worker_at_entry();
 
 	if (__builtin_expect(w == NULL, 0))
 		return EPERM;
-	return smarm__yield(w);
+	return yield(w);
 }
 
 smarm_pid smarm_self(void)
@@ -1038,6 +1054,28 @@ static void end_run(struct smarm_runtime *rt, AO_t how)
 		rouse(&rt->workers[i]);
 }
 
+/* Spin until the futex word moves or work shows up (1), or until the
+ * spin time or the deadline is over (0). */
+static int idle_spin(smarm__worker *w, unsigned seq, uint64_t deadline)
+{
+	uint64_t until = smarm_now() + IDLE_SPIN_NS;
+	unsigned i;
+
+	if (until > deadline)
+		until = deadline;
+	for (i = 1;; i++) {
+		if (smarm__atomic_u32_load_acquire(&w->idle_seq) != seq)
+			return 1;
+		if ((i & 15) == 0) {
+			if (work_for(w))
+				return 1;
+			if (smarm_now() >= until)
+				return 0;
+		}
+		__builtin_ia32_pause();
+	}
+}
+
 /* Sleep until there is work (see the top of this file).  Returns nonzero
  * when the run is over. */
 static int idle_sleep(smarm__worker *w)
@@ -1095,9 +1133,13 @@ static int idle_sleep(smarm__worker *w)
 				ts.tv_nsec = (long)(next % 1000000000u);
 				tsp = &ts;
 			}
-			syscall(SYS_futex, &w->idle_seq.v,
-				FUTEX_WAIT_BITSET_PRIVATE, seq, tsp, NULL,
-				FUTEX_BITSET_MATCH_ANY);
+			if (!idle_spin(w, seq, next)) {
+				smarm__atomic_store_full(&w->in_kernel, 1);
+				syscall(SYS_futex, &w->idle_seq.v,
+					FUTEX_WAIT_BITSET_PRIVATE, seq, tsp,
+					NULL, FUTEX_BITSET_MATCH_ANY);
+				smarm__atomic_store_relaxed(&w->in_kernel, 0);
+			}
 		}
 	}
 	/* Awake: a waker that claimed us (2) counted us as a spinner. */
@@ -1245,6 +1287,7 @@ int smarm__sched_run(struct smarm_runtime *rt, smarm_fn fn, void *arg,
 		smarm__atomic_store_relaxed(&w->runnext, 0);
 		smarm__mpscq_init(&w->inbox, &w->inbox_stub);
 		smarm__atomic_store_relaxed(&w->sleeping, 0);
+		smarm__atomic_store_relaxed(&w->in_kernel, 0);
 		smarm__atomic_store_relaxed(&w->chan_waiters, 0);
 		smarm__atomic_store_relaxed(&w->ntimers, 0);
 	}

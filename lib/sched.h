@@ -79,6 +79,7 @@ typedef struct smarm__worker {
 	smarm__mpscq inbox __attribute__((aligned(64)));
 	smarm__mpscq_node inbox_stub;
 	smarm__atomic sleeping;       /* 0 awake, 1 asleep, 2 woken to spin */
+	smarm__atomic in_kernel;      /* 1 while in (or entering) futex wait */
 	smarm__atomic_u32 idle_seq;   /* futex word; bumped to wake it */
 } smarm__worker;
 
