@@ -239,7 +239,13 @@ static smarm__stack *get_locked(smarm__stack_pool *p, size_t size)
 		s = p->cache;
 		if (s != NULL) {
 			p->cache = s->next;
-			p->ncache--;
+			return s;
+		}
+		s = p->batches;
+		if (s != NULL) {
+			/* Break a batch up: the rest go loose. */
+			p->batches = s->batch_next;
+			p->cache = s->next;
 			return s;
 		}
 		return carve(p);
@@ -261,21 +267,16 @@ smarm__stack *smarm__stack_refill(smarm__stack_pool *p,
 				  smarm__stack_cache *c, size_t size)
 {
 	smarm__stack *s;
-	unsigned i;
 
 	smarm__lock_take(&p->lock);
-	s = get_locked(p, size);
-	if (s && s->map_len == 0) {
-		/* Bring a batch over while we hold the lock. */
-		for (i = 0; i < SMARM__STACK_BATCH && p->cache; i++) {
-			smarm__stack *t = p->cache;
-
-			p->cache = t->next;
-			p->ncache--;
-			t->next = c->head;
-			c->head = t;
-			c->n++;
-		}
+	if (size == 0 && p->batches != NULL) {
+		/* A whole batch: one for the caller, the rest cached. */
+		s = p->batches;
+		p->batches = s->batch_next;
+		c->head = s->next;
+		c->n = SMARM__STACK_BATCH - 1;
+	} else {
+		s = get_locked(p, size);
 	}
 	smarm__lock_drop(&p->lock);
 	return s;
@@ -344,7 +345,6 @@ void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s)
 	smarm__lock_take(&p->lock);
 	s->next = p->cache;
 	p->cache = s;
-	p->ncache++;
 	smarm__lock_drop(&p->lock);
 }
 
@@ -358,27 +358,20 @@ void smarm__stack_put_cached(smarm__stack_pool *p, smarm__stack_cache *c,
 	trim(p, s);
 	s->next = c->head;
 	c->head = s;
-	if (__builtin_expect(++c->n > SMARM__STACK_CACHE_MAX, 0)) {
-		/* The most recently used stay (they are the warmest): the
-		 * list is cut after the first n - BATCH, the rest goes. */
-		smarm__stack *keep = c->head, *give;
-		unsigned i;
+	if (__builtin_expect(++c->n == SMARM__STACK_BATCH, 0)) {
+		/* head is a complete batch: it becomes `full`, and a batch
+		 * that was there goes to the pool. */
+		smarm__stack *give = c->full;
 
-		for (i = 1; i < c->n - SMARM__STACK_BATCH; i++)
-			keep = keep->next;
-		give = keep->next;
-		keep->next = NULL;
-		c->n -= SMARM__STACK_BATCH;
-		smarm__lock_take(&p->lock);
-		for (i = 0; i < SMARM__STACK_BATCH; i++) {
-			smarm__stack *t = give;
-
-			give = t->next;
-			t->next = p->cache;
-			p->cache = t;
+		c->full = c->head;
+		c->head = NULL;
+		c->n = 0;
+		if (give) {
+			smarm__lock_take(&p->lock);
+			give->batch_next = p->batches;
+			p->batches = give;
+			smarm__lock_drop(&p->lock);
 		}
-		p->ncache += SMARM__STACK_BATCH;
-		smarm__lock_drop(&p->lock);
 	}
 }
 

@@ -39,6 +39,7 @@ typedef struct smarm__stack {
 	char *top;                  /* one past the usable area (below this) */
 	const volatile uint64_t *canary; /* word checked on every switch */
 	struct smarm__stack *next;  /* free-list link while cached */
+	struct smarm__stack *batch_next; /* next batch, in the pool's list */
 	size_t map_len;             /* own mapping's length; 0 = slab stack */
 	unsigned guard;             /* SMARM_GUARD_* actually applied */
 	unsigned vg_id;             /* valgrind stack id */
@@ -53,7 +54,7 @@ typedef struct smarm__stack_pool {
 	int mode;             /* configured SMARM_GUARD_* */
 	int guard;            /* mode for new guarded stacks (madvise/mprotect) */
 	smarm__stack *cache;  /* free default-size stacks, most recent first */
-	size_t ncache;
+	smarm__stack *batches; /* chains of SMARM__STACK_BATCH free stacks */
 	smarm__slab *slabs;
 	char *carve;          /* next uncarved byte of the newest slab */
 	char *carve_end;
@@ -70,15 +71,17 @@ void smarm__stack_pool_fini(smarm__stack_pool *p);
 
 /*
  * A worker's own cache of free default-size stacks, used without the
- * pool's lock; it trades batches with the pool's shared cache when it runs
- * empty or grows past SMARM__STACK_CACHE_MAX.
+ * pool's lock.  It trades whole chains of SMARM__STACK_BATCH stacks with
+ * the pool, linked as they are: moving a batch touches one stack, not
+ * all of them (each stack is a cache line and a TLB entry of its own).
+ * `head` holds up to a batch being used, `full` one complete batch.
  */
-#define SMARM__STACK_CACHE_MAX 64u
 #define SMARM__STACK_BATCH 32u
 
 typedef struct smarm__stack_cache {
 	smarm__stack *head;
-	unsigned n;
+	unsigned n;           /* stacks in head */
+	smarm__stack *full;   /* a batch of SMARM__STACK_BATCH, or NULL */
 } smarm__stack_cache;
 
 /* A stack with at least size usable bytes below s->top (0 = the pool's
@@ -100,12 +103,20 @@ static inline smarm__stack *smarm__stack_get_cached(smarm__stack_pool *p,
 						    smarm__stack_cache *c,
 						    size_t size)
 {
-	smarm__stack *s = c->head;
+	smarm__stack *s;
 
-	if (__builtin_expect(size == 0 && s != NULL, 1)) {
-		c->head = s->next;
-		c->n--;
-		return s;
+	if (__builtin_expect(size == 0, 1)) {
+		if (c->head == NULL && c->full != NULL) {
+			c->head = c->full;
+			c->n = SMARM__STACK_BATCH;
+			c->full = NULL;
+		}
+		s = c->head;
+		if (__builtin_expect(s != NULL, 1)) {
+			c->head = s->next;
+			c->n--;
+			return s;
+		}
 	}
 	return smarm__stack_refill(p, c, size);
 }
