@@ -64,6 +64,12 @@ static inline AO_t smarm__atomic_fetch_add_full(smarm__atomic *a, AO_t d)
 	return AO_fetch_and_add_full(&a->v, d);
 }
 
+/* A full barrier on its own (StoreLoad included). */
+static inline void smarm__atomic_fence_full(void)
+{
+	AO_nop_full();
+}
+
 /* A 32-bit atomic, for futex words. */
 typedef struct {
 	volatile unsigned int v;

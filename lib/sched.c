@@ -68,9 +68,12 @@ enum { RUN_GOING = 0, RUN_DONE = 1, RUN_DEADLOCK = 2, RUN_ABORTED = 3 };
  * two) even when local work abounds, so that what waits there is not
  * starved. */
 #define GLOBAL_CHECK_MASK 63u
-/* Runnext picks in a row before the run queue gets a turn: two actors
+/* Runnext picks in a row before the other queues get a turn: two actors
  * messaging each other must not starve the rest. */
 #define RUNNEXT_MAX 32u
+/* Every this many decisions (+1, a power of two) the oldest runnable
+ * actor goes first. */
+#define FAIR_MASK 15u
 /* Steal rounds over all victims before a worker goes to sleep. */
 #define STEAL_ROUNDS 4
 /* How long a worker that ran out of work spins before it sleeps in the
@@ -198,7 +201,7 @@ static inline smarm__actor *pin_pop(smarm__worker *w)
 	return a;
 }
 
-/* Put a (not pinned) in runnext; what was there goes to the run queue,
+/* Put a (not pinned) in runnext; what was there goes to the deque,
  * where idle workers may steal it. */
 static inline void runnext_put(smarm__worker *w, smarm__actor *a)
 {
@@ -214,7 +217,8 @@ static inline void runnext_put(smarm__worker *w, smarm__actor *a)
 		smarm__atomic_store_release(&w->runnext, (AO_t)a);
 		return;
 	}
-	local_push(w, (smarm__actor *)old);
+	if (smarm__deque_push(&w->dq, (void *)old) != 0)
+		local_push(w, (smarm__actor *)old);
 	wake_one(w->rt);
 }
 
@@ -310,15 +314,27 @@ static inline void poll_events(smarm__worker *w)
 /* The next actor this worker runs from its own queues, or NULL. */
 static inline smarm__actor *pick_local(smarm__worker *w)
 {
+	uint32_t tick = w->tick;
 	smarm__actor *a;
 
-	if (__builtin_expect((w->tick & GLOBAL_CHECK_MASK) == 32, 0) &&
+	if (__builtin_expect((tick & GLOBAL_CHECK_MASK) == 32, 0) &&
 	    global_maybe(w->rt)) {
 		a = global_take(w);
 		if (a)
 			return a;
 	}
-	if (w->nnext < RUNNEXT_MAX || smarm__runq_len(&w->rq) == 0) {
+	if (__builtin_expect((tick & FAIR_MASK) == 0, 0)) {
+		/* Now and then the oldest first, so that nothing waits for
+		 * ever behind a stream of new work. */
+		a = smarm__runq_pop(&w->rq);
+		if (a == NULL && smarm__deque_maybe(&w->dq))
+			a = smarm__deque_steal(&w->dq);
+		if (a == NULL)
+			a = pin_pop(w);
+		if (a)
+			return a;
+	}
+	if (w->nnext < RUNNEXT_MAX) {
 		a = runnext_take(&w->runnext);
 		if (a) {
 			w->nnext++;
@@ -326,9 +342,13 @@ static inline smarm__actor *pick_local(smarm__worker *w)
 		}
 	}
 	w->nnext = 0;
-	if (__builtin_expect(w->pin_head != NULL, 0) && (w->tick & 1))
+	if (__builtin_expect(w->pin_head != NULL, 0) && (tick & 1))
 		return pin_pop(w);
-	a = smarm__runq_pop(&w->rq);
+	a = NULL;
+	if (smarm__deque_maybe(&w->dq))
+		a = smarm__deque_pop(&w->dq);
+	if (a == NULL)
+		a = smarm__runq_pop(&w->rq);
 	if (a == NULL)
 		a = pin_pop(w);
 	if (a == NULL)
@@ -914,14 +934,21 @@ static void stop_spinning(smarm__worker *w)
 		wake_one(w->rt);
 }
 
-/* Steal from v's run queue into ours; the first actor is returned. */
+/* Steal from v: half its run queue, or else the oldest of its deque.  The
+ * first actor is returned, the rest queued here. */
 static smarm__actor *steal_from(smarm__worker *w, smarm__worker *v)
 {
 	void *batch[SMARM__RUNQ_SIZE / 2];
 	size_t n = smarm__runq_steal(&v->rq, batch), i;
 
-	if (n == 0)
-		return NULL;
+	if (n == 0) {
+		void *a = smarm__deque_len(&v->dq) ?
+			smarm__deque_steal(&v->dq) : NULL;
+
+		if (a)
+			SMARM__STAT_INC(w, steals);
+		return a;
+	}
 	for (i = 1; i < n; i++)
 		local_push(w, batch[i]);
 	smarm__counter_add(&w->st.steals, n);
@@ -996,6 +1023,7 @@ static int work_for(smarm__worker *w)
 		smarm__worker *v = &rt->workers[i];
 
 		if (smarm__runq_len(&v->rq) != 0 ||
+		    smarm__deque_len(&v->dq) != 0 ||
 		    (v == w && smarm__atomic_load_relaxed(&v->runnext) != 0))
 			return 1;
 	}
@@ -1037,6 +1065,7 @@ static int deadlocked(struct smarm_runtime *rt)
 		    smarm__atomic_load_acquire(&v->inbox.head) !=
 		    (AO_t)&v->inbox_stub ||
 		    smarm__runq_len(&v->rq) != 0 ||
+		    smarm__deque_len(&v->dq) != 0 ||
 		    smarm__atomic_load_acquire(&v->runnext) != 0)
 			return 0;
 		waiters += smarm__atomic_load_acquire(&v->chan_waiters);
@@ -1088,7 +1117,8 @@ static int idle_sleep(smarm__worker *w)
 	AO_t old;
 
 	timers_poll(w, smarm_now());
-	if (w->pin_head || smarm__runq_len(&w->rq) != 0)
+	if (w->pin_head || smarm__runq_len(&w->rq) != 0 ||
+	    smarm__deque_len(&w->dq) != 0)
 		return 0;
 	/* Watch a worker whose runnext is taken: if it still has not
 	 * switched when we wake, we take that actor. */
@@ -1284,6 +1314,7 @@ int smarm__sched_run(struct smarm_runtime *rt, smarm_fn fn, void *arg,
 		w->watch = NULL;
 		w->tick = w->nnext = 0;
 		smarm__runq_init(&w->rq);
+		smarm__deque_init(&w->dq);
 		smarm__atomic_store_relaxed(&w->runnext, 0);
 		smarm__mpscq_init(&w->inbox, &w->inbox_stub);
 		smarm__atomic_store_relaxed(&w->sleeping, 0);

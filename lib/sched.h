@@ -7,8 +7,13 @@
  *
  *   runnext   one actor to run next: the one its current actor just woke
  *             or spawned, so a message's receiver runs right after its
- *             sender parks and a spawning tree unfolds depth-first;
- *   runq      its run queue (runq.h), which idle workers steal half of;
+ *             sender parks;
+ *   dq        what runnext held before (deque.h), newest first, so that a
+ *             spawning tree unfolds depth first; idle workers steal its
+ *             oldest, the biggest piece of a tree;
+ *   runq      its run queue (runq.h) of actors that yielded, timed out or
+ *             were woken from elsewhere, oldest first; idle workers steal
+ *             half of it;
  *   pinned    actors spawned with SMARM_SPAWN_PINNED, which never leave;
  *
  * and, when those run dry, from its inbox (wakes that other threads
@@ -29,6 +34,7 @@
 #include "smarm.h"
 #include "actor.h"
 #include "atomic.h"
+#include "deque.h"
 #include "lock.h"
 #include "mpscq.h"
 #include "pid.h"
@@ -73,6 +79,7 @@ typedef struct smarm__worker {
 	smarm__atomic ntimers;        /* timers.n, published before sleeping */
 	/* Stolen from. */
 	smarm__atomic runnext __attribute__((aligned(64)));
+	smarm__deque dq;
 	smarm__runq rq;
 	/* Written by other threads: actors they woke for this worker, and the
 	 * sleep handshake (see idle_sleep in sched.c). */
