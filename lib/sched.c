@@ -447,6 +447,12 @@ int smarm__park(smarm__worker *w, smarm__actor *self, uint64_t timeout)
 		smarm__atomic_store_relaxed(&self->pstate, SMARM__RUNNING);
 		return 0;
 	}
+	/* Room for the timer first, so that running out of memory leaves
+	 * nothing half done. */
+	if (timeout != SMARM_FOREVER &&
+	    __builtin_expect(w->timers.n == w->timers.cap, 0) &&
+	    smarm__timers_reserve(&w->timers, (uint64_t)w->timers.n + 1) != 0)
+		return ENOMEM;
 	self->wake = 0;
 	self->timed = timeout != SMARM_FOREVER;
 	self->worker = w;
@@ -456,12 +462,6 @@ int smarm__park(smarm__worker *w, smarm__actor *self, uint64_t timeout)
 	 * the park is committed (after_switch), or its wake would be lost. */
 	poll_events(w);
 	if (self->timed) {
-		if (__builtin_expect(w->timers.n == w->timers.cap, 0) &&
-		    smarm__timers_reserve(&w->timers,
-					  (uint64_t)w->timers.n + 1) != 0) {
-			self->timed = 0;
-			return ENOMEM;
-		}
 		self->deadline = smarm__deadline(smarm_now(), timeout);
 		smarm__timers_add(&w->timers, self);
 	}
@@ -475,11 +475,14 @@ static void make_runnable(smarm__worker *w, smarm__actor *a)
 {
 	smarm__worker *home;
 
+	if (w)
+		STAT_INC(w, wakeups);
+	else
+		smarm__atomic_fetch_add_full(&a->worker->rt->thread_wakeups, 1);
 	if (__builtin_expect(!a->timed && !a->pinned, 1)) {
 		if (w) {
 			/* Run it here, next: the locality that makes a
 			 * request and its reply cheap. */
-			STAT_INC(w, wakeups);
 			runnext_put(w, a);
 			return;
 		}
@@ -492,7 +495,6 @@ static void make_runnable(smarm__worker *w, smarm__actor *a)
 	}
 	home = a->worker;
 	if (w == home) {
-		STAT_INC(w, wakeups);
 		if (a->timer_idx)
 			smarm__timers_remove(&w->timers, a);
 		if (a->pinned)
@@ -624,10 +626,14 @@ spawn(smarm__worker *w, smarm_fn fn, void *arg, size_t stack_size,
 	STAT_INC(w, spawned);
 	/* The new actor runs next here (a spawning tree unfolds depth
 	 * first); what it displaces may be stolen. */
-	if (a->pinned)
+	if (a->pinned) {
 		local_push(w, a);
-	else
+	} else {
 		runnext_put(w, a);
+		/* A worker with nothing to do may start it while the spawner
+		 * goes on. */
+		wake_one(rt);
+	}
 	return 0;
 }
 
@@ -879,6 +885,9 @@ void smarm__actor_finish(smarm__actor *self, void *result, int panicked)
 	smarm_pid pid;
 	int detached;
 
+	/* An overwritten canary stops the process before the end is
+	 * published: nobody may join a result computed on a broken stack. */
+	check_canary(self);
 	smarm__lock_take(&s->lock);
 	s->actor = NULL;
 	s->result = result;
@@ -1402,6 +1411,7 @@ void smarm__sched_stats(struct smarm_runtime *rt, smarm_stats *out)
 		out->wakeups += smarm__atomic_load_acquire(&st->wakeups);
 		out->messages += smarm__atomic_load_acquire(&st->messages);
 	}
+	out->wakeups += smarm__atomic_load_acquire(&rt->thread_wakeups);
 	out->canary_stacks = smarm__stack_ncanary(&rt->stacks);
 	out->threads = rt->nworkers;
 }

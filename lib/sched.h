@@ -98,6 +98,7 @@ struct smarm_runtime {
 	unsigned nworkers;
 	smarm__atomic running;        /* 1 while smarm_runtime_run is under way */
 	AO_t live_base;               /* spawned - exited when the run began */
+	smarm__atomic thread_wakeups; /* wake-ups made by plain threads */
 	/* Shared by the workers of a run. */
 	smarm__atomic nspinning __attribute__((aligned(64)));
 	smarm__atomic nsleeping;
