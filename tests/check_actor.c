@@ -6,6 +6,8 @@
  */
 #include "testutil.h"
 
+#include <stdatomic.h>
+
 /* ---- helpers ------------------------------------------------------------ */
 
 /* Spawn fn(arg) with the given options; join it; return join's code. */
@@ -67,6 +69,9 @@ START_TEST(test_spawn_return)
 
 	ck_assert_int_eq(smarm_run(spawn_return_root, NULL, &res), 0);
 	ck_assert_ptr_eq(res, (void *)7);
+	res = NULL;
+	ck_assert_int_eq(run_default(spawn_return_root, NULL, &res), 0);
+	ck_assert_ptr_eq(res, (void *)7);
 }
 END_TEST
 
@@ -115,7 +120,7 @@ START_TEST(test_exit_nested)
 {
 	void *res = NULL;
 
-	ck_assert_int_eq(smarm_run(exit_nested_root, (void *)88, &res), 0);
+	ck_assert_int_eq(run_default(exit_nested_root, (void *)88, &res), 0);
 	ck_assert_ptr_eq(res, (void *)88);
 	ck_assert_int_eq(after_exit, 0);
 }
@@ -196,16 +201,22 @@ START_TEST(test_panic_reason)
 {
 	void *res = NULL;
 
-	ck_assert_int_eq(smarm_run(panic_root, NULL, &res), 0);
+	ck_assert_int_eq(run_default(panic_root, NULL, &res), 0);
 	ck_assert_ptr_eq(res, (void *)1);
 }
 END_TEST
 
-/* One actor panics midway; its siblings finish all their work. */
+/*
+ * One actor panics midway; its siblings finish all their work.  The
+ * siblings stop halfway until the root, having seen the panic, releases
+ * them: so the panic really comes while each of them is mid-work, whether
+ * they share the panicker's worker or run in parallel on another.
+ */
 #define ISO_WORKERS 4
 #define ISO_STEPS 100
 
-static int iso_steps[ISO_WORKERS];
+static atomic_int iso_steps[ISO_WORKERS];
+static atomic_int iso_release;
 
 static void *iso_worker(void *arg)
 {
@@ -213,7 +224,10 @@ static void *iso_worker(void *arg)
 	int i;
 
 	for (i = 0; i < ISO_STEPS; i++) {
-		iso_steps[me]++;
+		if (i == ISO_STEPS / 2)
+			while (!atomic_load(&iso_release))
+				ck_assert_int_eq(smarm_yield(), 0);
+		atomic_fetch_add(&iso_steps[me], 1);
 		ck_assert_int_eq(smarm_yield(), 0);
 	}
 	return (void *)(me + 1000);
@@ -248,11 +262,12 @@ static void *isolation_root(void *arg)
 	free(res);
 	/* the panic happened halfway: every worker is still at work */
 	for (i = 0; i < ISO_WORKERS; i++)
-		ck_assert_int_lt(iso_steps[i], ISO_STEPS);
+		ck_assert_int_le(atomic_load(&iso_steps[i]), ISO_STEPS / 2);
+	atomic_store(&iso_release, 1);
 	for (i = 0; i < ISO_WORKERS; i++) {
 		ck_assert_int_eq(smarm_join(w[i], &res, SMARM_FOREVER), 0);
 		ck_assert_ptr_eq(res, (void *)(i + 1000));
-		ck_assert_int_eq(iso_steps[i], ISO_STEPS);
+		ck_assert_int_eq(atomic_load(&iso_steps[i]), ISO_STEPS);
 	}
 	return (void *)2;
 }
@@ -261,7 +276,7 @@ START_TEST(test_panic_isolated)
 {
 	void *res = NULL;
 
-	ck_assert_int_eq(smarm_run(isolation_root, NULL, &res), 0);
+	ck_assert_int_eq(run_default(isolation_root, NULL, &res), 0);
 	ck_assert_ptr_eq(res, (void *)2);
 }
 END_TEST
@@ -280,6 +295,7 @@ static void *detach_panic_root(void *arg)
 	void *res = NULL;
 
 	(void)arg;
+	atomic_store(&iso_release, 1);
 	ck_assert_int_eq(smarm_spawn(&sib, iso_worker, (void *)0), 0);
 
 	smarm_spawn_opts_init(&o);
@@ -296,7 +312,7 @@ static void *detach_panic_root(void *arg)
 
 	ck_assert_int_eq(smarm_join(sib, &res, SMARM_FOREVER), 0);
 	ck_assert_ptr_eq(res, (void *)1000);
-	ck_assert_int_eq(iso_steps[0], ISO_STEPS);
+	ck_assert_int_eq(atomic_load(&iso_steps[0]), ISO_STEPS);
 	return (void *)3;
 }
 
@@ -314,7 +330,7 @@ START_TEST(test_panic_detached)
 	ck_assert_int_ge(saved, 0);
 	ck_assert_int_ge(dup2(fileno(cap), STDERR_FILENO), 0);
 
-	int rc = smarm_run(detach_panic_root, NULL, &res);
+	int rc = run_default(detach_panic_root, NULL, &res);
 
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);
@@ -388,7 +404,7 @@ START_TEST(test_self)
 		ck_assert_int_eq(smarm_pid_eq(x, y), 1);
 		ck_assert_int_eq(smarm_pid_eq(x, z), 0);
 	}
-	ck_assert_int_eq(smarm_run(self_root, NULL, &res), 0);
+	ck_assert_int_eq(run_default(self_root, NULL, &res), 0);
 	ck_assert_uint_ne((uintptr_t)res, 0);
 	/* outside again */
 	ck_assert_int_eq(smarm_pid_eq(smarm_self(), SMARM_PID_NONE), 1);
@@ -397,15 +413,12 @@ END_TEST
 
 /* ---- names ----------------------------------------------------------------- */
 
-static volatile int name_child_done;
-
 static void *name_child(void *arg)
 {
 	char buf[SMARM_NAME_MAX + 8];
 
 	ck_assert_int_eq(smarm_name(smarm_self(), buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, (const char *)arg);
-	name_child_done = 1;
 	return NULL;
 }
 
@@ -424,6 +437,7 @@ static void *name_root(void *arg)
 	smarm_pid pid;
 	char src[64], buf[16];
 	char want31[SMARM_NAME_MAX];
+	uint64_t ended;
 
 	(void)arg;
 	/* the root has no name */
@@ -442,6 +456,7 @@ static void *name_root(void *arg)
 	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
 
 	/* named; the name is copied at spawn */
+	ended = stats_now().exited;
 	strcpy(src, "worker-1");
 	o.name = src;
 	ck_assert_int_eq(smarm_spawn_opt(&pid, name_child, "worker-1", &o), 0);
@@ -466,11 +481,9 @@ static void *name_root(void *arg)
 	ck_assert_int_eq(smarm_name(pid, buf, 0), EINVAL);
 	ck_assert_int_eq(smarm_name(SMARM_PID_NONE, buf, sizeof(buf)), ESRCH);
 
-	/* readable after the actor ended, until it is joined */
-	name_child_done = 0;
-	while (!name_child_done)
-		ck_assert_int_eq(smarm_yield(), 0);
-	ck_assert_int_eq(smarm_yield(), 0);
+	/* readable after the actor ended, until it is joined (it is the
+	 * only actor alive besides the root) */
+	wait_exited(ended + 1);
 	expect_name(pid, "worker-1");
 	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
 	ck_assert_int_eq(smarm_name(pid, buf, sizeof(buf)), ESRCH);
@@ -620,20 +633,31 @@ START_TEST(test_stack_overflow)
 }
 END_TEST
 
-static int opt_ran;
+static atomic_int opt_ran;
 
 static void *count_run(void *arg)
 {
-	opt_ran++;
+	atomic_fetch_add(&opt_ran, 1);
 	return arg;
 }
+
+/* The flags SMARM_SPAWN_* do not define: every bit but 0x1 and 0x2. */
+static const unsigned bad_flags[] = {
+	0x4, 0x8, 0x100, 0x80000000u,
+	SMARM_SPAWN_DETACHED | 0x4, SMARM_SPAWN_PINNED | 0x4,
+	SMARM_SPAWN_DETACHED | SMARM_SPAWN_PINNED | 0x80000000u, ~0u,
+	~(SMARM_SPAWN_DETACHED | SMARM_SPAWN_PINNED)
+};
 
 static void *opt_errors_root(void *arg)
 {
 	smarm_spawn_opts o;
 	smarm_pid pid;
+	uint64_t spawned;
+	size_t i;
 
 	(void)arg;
+	spawned = stats_now().spawned;
 	smarm_spawn_opts_init(&o);
 
 	o.stack_size = 1;
@@ -646,22 +670,34 @@ static void *opt_errors_root(void *arg)
 	ck_assert_int_eq(smarm_spawn_opt(&pid, count_run, NULL, &o), EINVAL);
 	o.stack_size = 0;
 
-	o.flags = 0x2;
-	ck_assert_int_eq(smarm_spawn_opt(&pid, count_run, NULL, &o), EINVAL);
-	o.flags = SMARM_SPAWN_DETACHED | 0x80000000u;
-	ck_assert_int_eq(smarm_spawn_opt(&pid, count_run, NULL, &o), EINVAL);
-	o.flags = ~0u;
-	ck_assert_int_eq(smarm_spawn_opt(NULL, count_run, NULL, &o), EINVAL);
+	for (i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++) {
+		o.flags = bad_flags[i];
+		ck_assert_msg(smarm_spawn_opt(&pid, count_run, NULL, &o) ==
+			      EINVAL, "flags %#x accepted", bad_flags[i]);
+		ck_assert_msg(smarm_spawn_opt(NULL, count_run, NULL, &o) ==
+			      EINVAL, "flags %#x accepted (pid NULL)",
+			      bad_flags[i]);
+	}
 	o.flags = 0;
 
 	ck_assert_int_eq(smarm_spawn_opt(NULL, count_run, NULL, &o), EINVAL);
 	ck_assert_int_eq(smarm_spawn_opt(NULL, count_run, NULL, NULL), EINVAL);
 	ck_assert_int_eq(smarm_spawn_opt(&pid, NULL, NULL, &o), EINVAL);
 	ck_assert_int_eq(smarm_spawn_opt(&pid, NULL, NULL, NULL), EINVAL);
+	/* pinned alone needs a pid, like no flag at all */
+	o.flags = SMARM_SPAWN_PINNED;
+	ck_assert_int_eq(smarm_spawn_opt(NULL, count_run, NULL, &o), EINVAL);
+	ck_assert_int_eq(smarm_spawn_opt(&pid, NULL, NULL, &o), EINVAL);
+	o.stack_size = 1;
+	ck_assert_int_eq(smarm_spawn_opt(&pid, count_run, NULL, &o), EINVAL);
+	o.stack_size = 0;
+	o.flags = 0;
 
-	/* nothing was spawned */
+	/* nothing was spawned (the counter is exact, wherever an actor
+	 * would have run) */
 	ck_assert_int_eq(smarm_yield(), 0);
-	ck_assert_int_eq(opt_ran, 0);
+	ck_assert_uint_eq(stats_now().spawned, spawned);
+	ck_assert_int_eq(atomic_load(&opt_ran), 0);
 
 	/* DETACHED: pid may be NULL; with a pid the actor is not joinable */
 	o.flags = SMARM_SPAWN_DETACHED;
@@ -669,9 +705,10 @@ static void *opt_errors_root(void *arg)
 	ck_assert_int_eq(smarm_spawn_opt(&pid, count_run, NULL, &o), 0);
 	ck_assert(!smarm_pid_eq(pid, SMARM_PID_NONE));
 	ck_assert_int_eq(smarm_join(pid, NULL, 0), ESRCH);
-	while (opt_ran < 2)
+	while (atomic_load(&opt_ran) < 2)
 		ck_assert_int_eq(smarm_yield(), 0);
-	ck_assert_int_eq(opt_ran, 2);
+	ck_assert_int_eq(atomic_load(&opt_ran), 2);
+	ck_assert_uint_eq(stats_now().spawned, spawned + 2);
 	return NULL;
 }
 
@@ -681,14 +718,104 @@ START_TEST(test_spawn_opt_errors)
 	smarm_pid pid;
 
 	run_in_actor(opt_errors_root, NULL);
-	ck_assert_int_eq(opt_ran, 2);
+	ck_assert_int_eq(atomic_load(&opt_ran), 2);
 
 	/* outside an actor */
 	smarm_spawn_opts_init(&o);
 	ck_assert_int_eq(smarm_spawn_opt(&pid, count_run, NULL, &o), EPERM);
 	o.flags = SMARM_SPAWN_DETACHED;
 	ck_assert_int_eq(smarm_spawn_opt(NULL, count_run, NULL, &o), EPERM);
-	ck_assert_int_eq(opt_ran, 2);
+	o.flags = SMARM_SPAWN_PINNED;
+	ck_assert_int_eq(smarm_spawn_opt(&pid, count_run, NULL, &o), EPERM);
+	o.flags = SMARM_SPAWN_PINNED | SMARM_SPAWN_DETACHED;
+	ck_assert_int_eq(smarm_spawn_opt(NULL, count_run, NULL, &o), EPERM);
+	ck_assert_int_eq(atomic_load(&opt_ran), 2);
+}
+END_TEST
+
+/* SMARM_SPAWN_PINNED is a valid flag, alone or with DETACHED, with every
+ * other option; a pinned actor is an actor like any other (joined, named,
+ * its result and panic reported).  Where it runs: check_sched's "pinned"
+ * tests. */
+static pthread_t pin_spawner_thread;
+static atomic_int pin_wrong_thread, pin_detached_ran;
+
+static void *pinned_child(void *arg)
+{
+	char buf[SMARM_NAME_MAX];
+
+	if (!pthread_equal(os_thread(), pin_spawner_thread))
+		atomic_fetch_add(&pin_wrong_thread, 1);
+	ck_assert_int_eq(smarm_yield(), 0);
+	if (!pthread_equal(os_thread(), pin_spawner_thread))
+		atomic_fetch_add(&pin_wrong_thread, 1);
+	if (arg == (void *)1) {
+		ck_assert_int_eq(smarm_name(smarm_self(), buf, sizeof(buf)),
+				 0);
+		ck_assert_str_eq(buf, "pinned-one");
+	}
+	if (arg == (void *)2)
+		smarm_panic("pinned panic %d", 2);
+	if (arg == (void *)3)
+		atomic_fetch_add(&pin_detached_ran, 1);
+	return (void *)((uintptr_t)arg + 100);
+}
+
+static void *pinned_flags_root(void *arg)
+{
+	smarm_spawn_opts o;
+	smarm_pid pid;
+	void *res = NULL;
+
+	(void)arg;
+	smarm_spawn_opts_init(&o);
+	o.flags = SMARM_SPAWN_PINNED;
+	o.name = "pinned-one";
+	o.stack_size = 64 * 1024;
+	/* no switch between here and the spawns: this is the worker */
+	pin_spawner_thread = os_thread();
+	ck_assert_int_eq(smarm_spawn_opt(&pid, pinned_child, (void *)1, &o),
+			 0);
+	ck_assert(!smarm_pid_eq(pid, SMARM_PID_NONE));
+	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
+	ck_assert_ptr_eq(res, (void *)101);
+
+	o.name = NULL;
+	o.stack_size = 0;
+	pin_spawner_thread = os_thread();
+	ck_assert_int_eq(smarm_spawn_opt(&pid, pinned_child, (void *)2, &o),
+			 0);
+	res = NULL;
+	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), SMARM_EPANIC);
+	ck_assert_str_eq((char *)res, "pinned panic 2");
+	free(res);
+
+	/* pinned and detached: pid NULL or not, never joinable */
+	o.flags = SMARM_SPAWN_PINNED | SMARM_SPAWN_DETACHED;
+	pin_spawner_thread = os_thread();
+	ck_assert_int_eq(smarm_spawn_opt(NULL, pinned_child, (void *)3, &o),
+			 0);
+	ck_assert_int_eq(smarm_spawn_opt(&pid, pinned_child, (void *)3, &o),
+			 0);
+	ck_assert_int_eq(smarm_join(pid, NULL, 0), ESRCH);
+	ck_assert_int_eq(smarm_detach(pid), ESRCH);
+	/* a pinned actor detached later */
+	o.flags = SMARM_SPAWN_PINNED;
+	ck_assert_int_eq(smarm_spawn_opt(&pid, pinned_child, (void *)3, &o),
+			 0);
+	ck_assert_int_eq(smarm_detach(pid), 0);
+	ck_assert_int_eq(smarm_join(pid, NULL, 0), ESRCH);
+	return NULL;
+}
+
+START_TEST(test_spawn_opt_pinned)
+{
+	run_in_actor(pinned_flags_root, NULL);
+	/* the run waited for the detached ones */
+	ck_assert_int_eq(atomic_load(&pin_detached_ran), 3);
+	ck_assert_int_eq(atomic_load(&pin_wrong_thread), 0);
+	ck_assert_int_eq(SMARM_SPAWN_PINNED, 0x2);
+	ck_assert_int_eq(SMARM_SPAWN_DETACHED, 0x1);
 }
 END_TEST
 
@@ -741,6 +868,7 @@ static Suite *actor_suite(void)
 	tcase_add_test(tc, test_stack_size);
 	tcase_add_test_raise_signal(tc, test_stack_overflow, SIGSEGV);
 	tcase_add_test(tc, test_spawn_opt_errors);
+	tcase_add_test(tc, test_spawn_opt_pinned);
 
 	tc = tcase_add(s, "outside");
 	tcase_add_test_raise_signal(tc, test_exit_outside, SIGABRT);

@@ -12,8 +12,14 @@
  * wake the receiver too), so the test hangs until Check's timeout fails it.
  *
  * Leaks are found by valgrind.  Natively, this program also wraps malloc
- * (see below) to count the heap blocks in use before and after the tests
- * that run on one OS thread, and to make chosen allocations fail.
+ * (see below) to count the heap blocks in use before and after a test,
+ * and to make chosen allocations fail.
+ *
+ * The runtimes are made from the defaults, so SMARM_THREADS sets their
+ * workers: with two or more, actors run in parallel, and what they share
+ * is atomic.  The tests about a worker kept busy (a timeout or a plain
+ * thread's send must still reach an actor while another actor hogs its
+ * worker) pin the actors involved to one worker.
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
@@ -37,11 +43,51 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* Run fn(arg) as the root of a runtime made from the defaults. */
 static void run_in_actor(smarm_fn fn, void *arg)
 {
+	smarm_config cfg;
+	smarm_runtime *rt = NULL;
 	void *res = NULL;
 
-	ck_assert_int_eq(smarm_run(fn, arg, &res), 0);
+	smarm_config_init(&cfg);
+	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
+	ck_assert_int_eq(smarm_runtime_run(rt, fn, arg, &res), 0);
+	smarm_runtime_free(rt);
+}
+
+/* Spawn fn(arg) pinned to the caller's worker. */
+static int spawn_pinned(smarm_pid *pid, smarm_fn fn, void *arg)
+{
+	smarm_spawn_opts o;
+
+	smarm_spawn_opts_init(&o);
+	o.flags = SMARM_SPAWN_PINNED;
+	return smarm_spawn_opt(pid, fn, arg, &o);
+}
+
+struct pinned_call {
+	smarm_fn fn;
+	void *arg;
+};
+
+static void *pinned_call_root(void *p)
+{
+	struct pinned_call *c = p;
+	smarm_pid pid;
+
+	ck_assert_int_eq(spawn_pinned(&pid, c->fn, c->arg), 0);
+	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
+	return NULL;
+}
+
+/* run_in_actor with fn(arg) in an actor pinned to the root's worker (the
+ * root waits parked): fn and what it spawns pinned share one worker. */
+static void run_pinned(smarm_fn fn, void *arg)
+{
+	struct pinned_call c = { fn, arg };
+
+	run_in_actor(pinned_call_root, &c);
 }
 
 /* Sleep the calling OS thread (a plain thread, or the worker itself). */
@@ -1282,18 +1328,27 @@ START_TEST(test_free_orders_runtime)
 }
 END_TEST
 
-/* rx_close discards what is queued; later sends get EPIPE. */
+/*
+ * rx_close discards what is queued; later sends get EPIPE.  A sender
+ * actor is still sending when the receiver closes: pinned to the
+ * receiver's worker and yielding after every send, it has sent about ten
+ * of its million then; unpinned, on another worker, it may run far ahead
+ * (or behind), so it sends until it gets EPIPE, with no other limit.
+ */
 static void *rx_close_root(void *arg)
 {
-	struct sender s = { .id = 0, .n = 1000000, .yield_every = 1 };
+	int pinned = arg != NULL;
+	struct sender s = { .id = 0, .n = pinned ? 1000000 : UINT32_MAX,
+			    .yield_every = 1 };
 	smarm_rx *rx;
 	uint64_t v;
 	int i;
 
-	(void)arg;
-	/* a sender actor still sending when the receiver closes */
 	chan_ok(&s.tx, &rx, sizeof(uint64_t));
-	spawn_ok(&s.pid, actor_sender, &s);
+	if (pinned)
+		ck_assert_int_eq(spawn_pinned(&s.pid, actor_sender, &s), 0);
+	else
+		spawn_ok(&s.pid, actor_sender, &s);
 	for (i = 0; i < 10; i++) {
 		ck_assert_int_eq(smarm_recv(rx, &v, SMARM_FOREVER), 0);
 		ck_assert_uint_eq(v, (uint64_t)i);
@@ -1319,6 +1374,7 @@ START_TEST(test_rx_close_discards)
 	ck_assert_int_eq(smarm_tx_close(tx), 0);
 	ASSERT_HEAP_EQ(base);
 
+	run_pinned(rx_close_root, (void *)1);
 	run_in_actor(rx_close_root, NULL);
 }
 END_TEST
@@ -1364,12 +1420,12 @@ END_TEST
 
 /* ---- timeouts ------------------------------------------------------------ */
 
-static volatile int busy_stop;
+static atomic_int busy_stop;
 
 static void *busy_yielder(void *arg)
 {
 	(void)arg;
-	while (!busy_stop)
+	while (!atomic_load(&busy_stop))
 		ck_assert_int_eq(smarm_yield(), 0);
 	return NULL;
 }
@@ -1395,7 +1451,7 @@ struct late_ctx {
 	uint64_t delay[3];
 	uint64_t v[3];            /* 0 ends the list */
 	int wait_ack;
-	volatile unsigned acked;  /* set by the receiver */
+	atomic_uint acked;        /* set by the receiver */
 };
 
 static void *late_sender(void *arg)
@@ -1406,7 +1462,7 @@ static void *late_sender(void *arg)
 	for (i = 0; i < 3 && c->v[i] != 0; i++) {
 		ck_assert_int_eq(smarm_sleep(c->delay[i]), 0);
 		send_u64(c->tx, c->v[i]);
-		while (c->wait_ack && c->acked <= i)
+		while (c->wait_ack && atomic_load(&c->acked) <= i)
 			ck_assert_int_eq(smarm_sleep(1 * MS), 0);
 	}
 	ck_assert_int_eq(smarm_tx_close(c->tx), 0);
@@ -1463,10 +1519,10 @@ static void *timeout_fires_root(void *arg)
 	expect_timeout(rx, 30 * MS);
 	expect_timeout(rx, 1);
 	expect_timeout(rx, 1 * MS);
-	/* with a busy sibling */
-	spawn_ok(&pid, busy_yielder, NULL);
+	/* with a busy sibling on our worker (we are pinned, and so is it) */
+	ck_assert_int_eq(spawn_pinned(&pid, busy_yielder, NULL), 0);
 	expect_timeout(rx, 30 * MS);
-	busy_stop = 1;
+	atomic_store(&busy_stop, 1);
 	join_ok(pid);
 
 	/* after the timeout this actor no longer waits on the channel: a
@@ -1494,7 +1550,7 @@ static void *timeout_fires_root(void *arg)
 
 START_TEST(test_recv_timeout_fires)
 {
-	run_in_actor(timeout_fires_root, NULL);
+	run_pinned(timeout_fires_root, NULL);
 }
 END_TEST
 
@@ -1547,18 +1603,18 @@ static void *timeout_not_fired_root(void *arg)
 	ck_assert_int_eq(smarm_recv(rx, &v, 200 * MS), 0);
 	ck_assert_uint_eq(v, 42);
 	ck_assert_uint_ge(smarm_now() - t0, 30 * MS);
-	c.acked = 1;
+	atomic_store(&c.acked, 1);
 	no_stale_timer();
 	/* only the send at 400 ms ends this one */
 	ck_assert_int_eq(smarm_recv(rx, &v, SMARM_FOREVER), 0);
 	ck_assert_uint_eq(v, 43);
 	ck_assert_uint_ge(smarm_now() - t0, 400 * MS);
-	c.acked = 2;
+	atomic_store(&c.acked, 2);
 	/* a send, not the (hour-long) timer, ends a timed recv */
 	ck_assert_int_eq(smarm_recv(rx, &v, 3600000 * MS), 0);
 	ck_assert_uint_eq(v, 44);
 	ck_assert_uint_ge(smarm_now() - t0, 420 * MS);
-	c.acked = 3;
+	atomic_store(&c.acked, 3);
 	ck_assert_int_eq(smarm_recv(rx, &v, 5000 * MS), EPIPE);
 	join_ok(pid);
 	ck_assert_int_eq(smarm_rx_close(rx), 0);
@@ -1884,14 +1940,15 @@ START_TEST(test_actor_ping_pong)
 END_TEST
 
 /*
- * A plain thread wakes the actor parked in recv while the worker is busy
- * with a spinner that only passes preemption points.  The spinner gives
- * up after 20 s (failing the test instead of hanging); the thread waits
- * for the actor to take its message, or for the spinner to give up,
- * before it closes (a close would wake the actor too).
+ * A plain thread wakes the actor parked in recv while its worker is busy
+ * with a spinner that only passes preemption points (both pinned to that
+ * worker).  The spinner gives up after 20 s (failing the test instead of
+ * hanging); the thread waits for the actor to take its message, or for
+ * the spinner to give up, before it closes (a close would wake the actor
+ * too).
  */
-static volatile int busy_got;
-static volatile int busy_gave_up;
+static atomic_int busy_got;
+static atomic_int busy_gave_up;
 
 static void *check_spinner(void *arg)
 {
@@ -1899,10 +1956,10 @@ static void *check_spinner(void *arg)
 	unsigned long n = 0;
 
 	(void)arg;
-	while (!busy_got) {
+	while (!atomic_load(&busy_got)) {
 		SMARM_CHECK();
 		if ((++n & 1023) == 0 && smarm_now() > limit) {
-			busy_gave_up = 1;
+			atomic_store(&busy_gave_up, 1);
 			return (void *)1;
 		}
 	}
@@ -1917,7 +1974,8 @@ static void *busy_wake_thread(void *arg)
 
 	nap_us(20000);
 	err = smarm_send(tx, &v);
-	while (err == 0 && !busy_got && !busy_gave_up)
+	while (err == 0 && !atomic_load(&busy_got) &&
+	       !atomic_load(&busy_gave_up))
 		nap_us(1000);
 	if (err == 0)
 		err = smarm_tx_close(tx);
@@ -1934,10 +1992,10 @@ static void *busy_wake_root(void *arg)
 
 	(void)arg;
 	chan_ok(&tx, &rx, sizeof(uint64_t));
-	spawn_ok(&pid, check_spinner, NULL);
+	ck_assert_int_eq(spawn_pinned(&pid, check_spinner, NULL), 0);
 	ck_assert_int_eq(pthread_create(&th, NULL, busy_wake_thread, tx), 0);
 	ck_assert_uint_eq(recv_u64(rx), 5);
-	busy_got = 1;
+	atomic_store(&busy_got, 1);
 	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
 	ck_assert_msg(res == NULL, "the send did not wake the receiver in "
 		      "20 s of the spinner's preemption points");
@@ -1949,7 +2007,7 @@ static void *busy_wake_root(void *arg)
 
 START_TEST(test_thread_wakes_busy_worker)
 {
-	run_in_actor(busy_wake_root, NULL);
+	run_pinned(busy_wake_root, NULL);
 }
 END_TEST
 

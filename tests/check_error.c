@@ -83,7 +83,7 @@ START_TEST(test_strerror_in_actor)
 {
 	void *res = NULL;
 
-	ck_assert_int_eq(smarm_run(strerror_in_actor, NULL, &res), 0);
+	ck_assert_int_eq(run_default(strerror_in_actor, NULL, &res), 0);
 	ck_assert_ptr_nonnull(res);
 	ck_assert_str_eq((const char *)res, smarm_strerror(SMARM_EPANIC));
 }

@@ -448,6 +448,10 @@ START_TEST(test_public_stale)
 
 	ck_assert_int_eq(smarm_run(stale_root, NULL, &res), 0);
 	ck_assert_ptr_eq(res, (void *)7);
+	/* the same on the defaults (SMARM_THREADS workers) */
+	res = NULL;
+	ck_assert_int_eq(run_default(stale_root, NULL, &res), 0);
+	ck_assert_ptr_eq(res, (void *)7);
 }
 END_TEST
 

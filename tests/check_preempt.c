@@ -2,41 +2,45 @@
  * check_preempt.c - preemption points: SMARM_CHECK(), the smarm_malloc
  * family, and smarm_config.preempt_budget.
  *
- * Everything here runs on one worker, where the order of the actors is
- * deterministic (FIFO run queue), so the budget tests assert exact counts.
+ * A preemption point yields to what else is runnable on the actor's own
+ * worker, so the actors whose turns are counted here are pinned to one
+ * worker (SMARM_SPAWN_PINNED, see testutil.h): the spinner runs pinned,
+ * and spawns its pinned sibling itself, so that whatever the number of
+ * workers (SMARM_THREADS) the two share a worker, the spinner starts with
+ * a fresh budget, and the sibling's first turn comes at the spinner's
+ * first forced yield.  Nothing else is runnable on that worker meanwhile
+ * (the root is parked in a join), so the budget tests assert exact counts.
  * A test that would hang without preemption is bounded by an iteration
  * or wall-clock cap and fails instead.
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
-#define _GNU_SOURCE
-#include <smarm.h>
-
-#include <check.h>
-#include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define MS (1000ull * 1000ull)
 #define TIMEOUT 120
+#include "testutil.h"
+
+#include <stdatomic.h>
+
 #define SPIN_TIMEOUT 30 /* tests that would spin forever without preemption */
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void run_in_actor(smarm_fn fn, void *arg)
-{
-	void *res = NULL;
+struct budget_call {
+	smarm_fn fn;
+	void *arg;
+};
 
-	ck_assert_int_eq(smarm_run(fn, arg, &res), 0);
+static void *budget_call_root(void *p)
+{
+	struct budget_call *c = p;
+
+	return pinned_join(c->fn, c->arg);
 }
 
-/* Run fn(arg) as the root of a one-worker runtime with the given budget. */
+/* Run fn(arg) pinned (see the top of this file), in a runtime made from
+ * the defaults with the given budget. */
 static void run_with_budget(unsigned budget, smarm_fn fn, void *arg)
 {
+	struct budget_call c = { fn, arg };
 	smarm_config cfg;
 	smarm_runtime *rt = NULL;
 	void *res = NULL;
@@ -45,13 +49,14 @@ static void run_with_budget(unsigned budget, smarm_fn fn, void *arg)
 	cfg.preempt_budget = budget;
 	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
 	ck_assert_ptr_nonnull(rt);
-	ck_assert_int_eq(smarm_runtime_run(rt, fn, arg, &res), 0);
+	ck_assert_int_eq(smarm_runtime_run(rt, budget_call_root, &c, &res), 0);
 	smarm_runtime_free(rt);
 }
 
+/* Every actor of this file is spawned pinned, from a pinned actor. */
 static void spawn_ok(smarm_pid *pid, smarm_fn fn, void *arg)
 {
-	ck_assert_int_eq(smarm_spawn(pid, fn, arg), 0);
+	ck_assert_int_eq(spawn_pinned(pid, fn, arg), 0);
 }
 
 static void join_ok(smarm_pid pid)
@@ -62,8 +67,8 @@ static void join_ok(smarm_pid pid)
 /*
  * The sibling whose turns are counted: one increment per turn, then a
  * voluntary yield (not a preemption point), until told to stop.  With
- * just it and one spinner on the run queue, every forced yield of the
- * spinner gives it exactly one turn.
+ * just it and one spinner runnable on their worker, every forced yield of
+ * the spinner gives it exactly one turn.
  */
 static volatile unsigned sib_turns;
 static volatile int sib_stop;
@@ -121,22 +126,29 @@ static void *flag_setter(void *arg)
 
 static void *check_spinner(void *arg)
 {
+	smarm_pid setter;
+
 	(void)arg;
 	spinner_started = 1;
+	/* the setter can only run when this actor yields */
+	spawn_ok(&setter, flag_setter, NULL);
 	while (!spin_flag) {
 		SMARM_CHECK();
 		if (++spin_iters >= CHECK_SPIN_CAP)
 			break;
 	}
+	join_ok(setter);
 	return NULL;
 }
 
 static void *alloc_spinner(void *arg)
 {
+	smarm_pid setter;
 	void *p;
 
 	(void)arg;
 	spinner_started = 1;
+	spawn_ok(&setter, flag_setter, NULL);
 	while (!spin_flag) {
 		p = smarm_malloc(32);
 		if (p == NULL)
@@ -146,24 +158,13 @@ static void *alloc_spinner(void *arg)
 		if (++spin_iters >= ALLOC_SPIN_CAP)
 			break;
 	}
-	return NULL;
-}
-
-static void *spin_root(void *arg)
-{
-	smarm_pid spinner, setter;
-
-	/* the spinner is queued first, so it runs before the setter */
-	spawn_ok(&spinner, (smarm_fn)arg, NULL);
-	spawn_ok(&setter, flag_setter, NULL);
-	join_ok(spinner);
 	join_ok(setter);
 	return NULL;
 }
 
 START_TEST(test_check_lets_sibling_run)
 {
-	run_in_actor(spin_root, (void *)check_spinner);
+	run_pinned(check_spinner, NULL);
 	ck_assert_msg(spin_flag, "the sibling never ran: SMARM_CHECK() did "
 		      "not yield in %lu iterations", spin_iters);
 	ck_assert_msg(setter_saw_spinner, "the sibling did not run while the "
@@ -176,7 +177,7 @@ END_TEST
 
 START_TEST(test_alloc_lets_sibling_run)
 {
-	run_in_actor(spin_root, (void *)alloc_spinner);
+	run_pinned(alloc_spinner, NULL);
 	ck_assert_msg(spin_flag, "the sibling never ran: smarm_malloc/"
 		      "smarm_free did not yield in %lu iterations", spin_iters);
 	ck_assert_msg(setter_saw_spinner, "the sibling did not run while the "
@@ -187,7 +188,8 @@ START_TEST(test_alloc_lets_sibling_run)
 }
 END_TEST
 
-/* A sleeping sibling: its timer is noticed at a preemption point. */
+/* A sleeping sibling: its timer is noticed at a preemption point of the
+ * spinner that keeps their worker busy. */
 static volatile uint64_t sleeper_woke_at;
 
 static void *flag_after_sleep(void *arg)
@@ -231,7 +233,7 @@ static void *sleep_spin_root(void *arg)
 
 START_TEST(test_check_notices_timers)
 {
-	run_in_actor(sleep_spin_root, NULL);
+	run_pinned(sleep_spin_root, NULL);
 	ck_assert_msg(spin_flag, "a sleeper's 20 ms timer was not noticed in "
 		      "10 s of SMARM_CHECK()");
 }
@@ -546,7 +548,10 @@ static unsigned bad_delta; /* a check across which the sibling ran twice */
 static void *budget_spinner(void *arg)
 {
 	unsigned n = (unsigned)(uintptr_t)arg, i, before, d;
+	smarm_pid sib;
 
+	/* the sibling's first turn comes at our first forced yield */
+	spawn_ok(&sib, turn_counter, NULL);
 	for (i = 1; i <= n; i++) {
 		before = sib_turns;
 		SMARM_CHECK();
@@ -558,18 +563,6 @@ static void *budget_spinner(void *arg)
 		}
 	}
 	sib_stop = 1;
-	return NULL;
-}
-
-static void *budget_root(void *arg)
-{
-	smarm_pid spinner, sib;
-
-	/* the spinner is queued first: it starts with a fresh budget and
-	 * the sibling's first turn comes at its first forced yield */
-	spawn_ok(&spinner, budget_spinner, arg);
-	spawn_ok(&sib, turn_counter, NULL);
-	join_ok(spinner);
 	join_ok(sib);
 	return NULL;
 }
@@ -580,7 +573,7 @@ static void check_budget(unsigned budget, unsigned checks)
 	unsigned i;
 
 	ck_assert_uint_le(checks, MAX_CHECKS);
-	run_with_budget(budget, budget_root, (void *)(uintptr_t)checks);
+	run_with_budget(budget, budget_spinner, (void *)(uintptr_t)checks);
 	ck_assert_msg(bad_delta == 0, "the sibling ran more than once across "
 		      "check %u", bad_delta);
 	ck_assert_msg(n_yields == checks / budget,
@@ -627,10 +620,12 @@ END_TEST
 /* Budget 0: no preemption point ever yields, allocations included. */
 static void *no_budget_spinner(void *arg)
 {
+	smarm_pid sib;
 	unsigned i;
 	void *p;
 
 	(void)arg;
+	spawn_ok(&sib, turn_counter, NULL);
 	for (i = 0; i < 200000; i++) {
 		SMARM_CHECK();
 		if (sib_turns != 0)
@@ -656,25 +651,14 @@ static void *no_budget_spinner(void *arg)
 	ck_assert_int_eq(smarm_yield(), 0);
 	ck_assert_uint_eq(sib_turns, 1);
 	sib_stop = 1;
-	return NULL;
-}
-
-static void *no_budget_root(void *arg)
-{
-	smarm_pid spinner, sib;
-
-	(void)arg;
-	spawn_ok(&spinner, no_budget_spinner, NULL);
-	spawn_ok(&sib, turn_counter, NULL);
-	join_ok(spinner);
 	join_ok(sib);
 	return NULL;
 }
 
 START_TEST(test_budget_0)
 {
-	run_with_budget(0, no_budget_root, NULL);
-	ck_assert_uint_ge(sib_turns, 1);
+	run_with_budget(0, no_budget_spinner, NULL);
+	ck_assert_uint_eq(sib_turns, 1);
 }
 END_TEST
 
@@ -686,27 +670,21 @@ END_TEST
 static char own_trace[2 * OWN_CHECKS + 1];
 static unsigned own_len;
 
+/* A spawns B, so A starts first; each starts with a fresh budget. */
 static void *own_spinner(void *arg)
 {
 	char me = (char)(uintptr_t)arg;
+	smarm_pid b;
 	unsigned i;
 
+	if (me == 'A')
+		spawn_ok(&b, own_spinner, (void *)(uintptr_t)'B');
 	for (i = 0; i < OWN_CHECKS; i++) {
 		own_trace[own_len++] = me;
 		SMARM_CHECK();
 	}
-	return NULL;
-}
-
-static void *own_root(void *arg)
-{
-	smarm_pid a, b;
-
-	(void)arg;
-	spawn_ok(&a, own_spinner, (void *)(uintptr_t)'A');
-	spawn_ok(&b, own_spinner, (void *)(uintptr_t)'B');
-	join_ok(a);
-	join_ok(b);
+	if (me == 'A')
+		join_ok(b);
 	return NULL;
 }
 
@@ -715,7 +693,7 @@ START_TEST(test_own_budget_alternate)
 {
 	unsigned i, run = 0;
 
-	run_with_budget(OWN_BUDGET, own_root, NULL);
+	run_with_budget(OWN_BUDGET, own_spinner, (void *)(uintptr_t)'A');
 	ck_assert_uint_eq(own_len, 2 * OWN_CHECKS);
 	ck_assert_int_eq(own_trace[0], 'A');
 	for (i = 0; i < own_len; i++) {
@@ -756,8 +734,10 @@ static void *check_and_yield(void *arg)
 static void *mixed_spinner(void *arg)
 {
 	unsigned i, before;
+	smarm_pid b;
 
 	(void)arg;
+	spawn_ok(&b, check_and_yield, NULL);
 	for (i = 1; i <= OWN_CHECKS; i++) {
 		before = mixed_seen;
 		SMARM_CHECK();
@@ -765,17 +745,6 @@ static void *mixed_spinner(void *arg)
 			yield_pos[n_yields++] = i;
 	}
 	mixed_stop = 1;
-	return NULL;
-}
-
-static void *own_mixed_root(void *arg)
-{
-	smarm_pid a, b;
-
-	(void)arg;
-	spawn_ok(&a, mixed_spinner, NULL);
-	spawn_ok(&b, check_and_yield, NULL);
-	join_ok(a);
 	join_ok(b);
 	return NULL;
 }
@@ -784,7 +753,7 @@ START_TEST(test_own_budget_not_shared)
 {
 	unsigned i;
 
-	run_with_budget(OWN_BUDGET, own_mixed_root, NULL);
+	run_with_budget(OWN_BUDGET, mixed_spinner, NULL);
 	ck_assert_uint_eq(n_yields, OWN_CHECKS / OWN_BUDGET);
 	for (i = 0; i < n_yields; i++)
 		ck_assert_msg(yield_pos[i] == (i + 1) * OWN_BUDGET,
@@ -797,12 +766,12 @@ END_TEST
 
 /* ---- suite ---------------------------------------------------------------- */
 
-static TCase *tcase_add(Suite *s, const char *name, int timeout)
+/* A TCase of the suite whose tests get `timeout` seconds. */
+static TCase *tcase_add_timeout(Suite *s, const char *name, int timeout)
 {
-	TCase *tc = tcase_create(name);
+	TCase *tc = tcase_add(s, name);
 
 	tcase_set_timeout(tc, timeout);
-	suite_add_tcase(s, tc);
 	return tc;
 }
 
@@ -811,28 +780,28 @@ static Suite *preempt_suite(void)
 	Suite *s = suite_create("preempt");
 	TCase *tc;
 
-	tc = tcase_add(s, "config", TIMEOUT);
+	tc = tcase_add_timeout(s, "config", TIMEOUT);
 	tcase_add_test(tc, test_config_default);
 
-	tc = tcase_add(s, "spin", SPIN_TIMEOUT);
+	tc = tcase_add_timeout(s, "spin", SPIN_TIMEOUT);
 	tcase_add_test(tc, test_check_lets_sibling_run);
 	tcase_add_test(tc, test_alloc_lets_sibling_run);
 	tcase_add_test(tc, test_check_notices_timers);
 
-	tc = tcase_add(s, "alloc", TIMEOUT);
+	tc = tcase_add_timeout(s, "alloc", TIMEOUT);
 	tcase_add_test(tc, test_alloc_in_actor);
 	tcase_add_test(tc, test_alloc_outside);
 	tcase_add_test(tc, test_check_from_plain_thread);
 	tcase_add_test(tc, test_alloc_points);
 
-	tc = tcase_add(s, "budget", SPIN_TIMEOUT);
+	tc = tcase_add_timeout(s, "budget", SPIN_TIMEOUT);
 	tcase_add_test(tc, test_budget_10);
 	tcase_add_test(tc, test_budget_1);
 	tcase_add_test(tc, test_budget_7);
 	tcase_add_test(tc, test_budget_default);
 	tcase_add_test(tc, test_budget_0);
 
-	tc = tcase_add(s, "own_budget", SPIN_TIMEOUT);
+	tc = tcase_add_timeout(s, "own_budget", SPIN_TIMEOUT);
 	tcase_add_test(tc, test_own_budget_alternate);
 	tcase_add_test(tc, test_own_budget_not_shared);
 
@@ -841,11 +810,5 @@ static Suite *preempt_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(preempt_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(preempt_suite());
 }

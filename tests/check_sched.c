@@ -6,27 +6,57 @@
  */
 #include "testutil.h"
 
+#include <stdatomic.h>
+
+/*
+ * With two workers or more, actors run in parallel: what they share is
+ * atomic, and "it ended" is learnt from the runtime's counters
+ * (wait_exited), never from a flag the actor sets on its way out.  Tests
+ * about what one worker does (a yield lets a sibling run, a new actor
+ * waits for its spawner to yield) pin the actors involved.
+ */
+
 /* ---- helpers ------------------------------------------------------------ */
 
 /* Yield until *flag becomes nonzero. */
-static void yield_until(volatile int *flag)
+static void yield_until(atomic_int *flag)
 {
-	while (!*flag)
+	while (!atomic_load(flag))
 		ck_assert_int_eq(smarm_yield(), 0);
 }
 
-/* An actor that stays alive until *arg (a volatile int) is set. */
+/* An actor that stays alive until *arg (an atomic_int) is set. */
 static void *wait_flag(void *arg)
 {
 	yield_until(arg);
 	return (void *)0xf1a9;
 }
 
-/* Sets *arg and ends at once: once another actor sees the flag, it ended. */
+/* Sets *arg (an atomic_int) and ends. */
 static void *set_flag(void *arg)
 {
-	*(volatile int *)arg = 1;
+	atomic_store((atomic_int *)arg, 1);
 	return (void *)0xd0e;
+}
+
+/* Spawn fn(arg), then yield until it has ended (it must end by itself). */
+static void spawn_until_ended(smarm_pid *pid, smarm_fn fn, void *arg)
+{
+	uint64_t ended = stats_now().exited;
+
+	ck_assert_int_eq(smarm_spawn(pid, fn, arg), 0);
+	wait_exited(ended + 1);
+}
+
+/* Yield until another actor has registered as the joiner of pid (a join
+ * with timeout 0 says EBUSY, where it said ETIMEDOUT before). */
+static void wait_joined_by_other(smarm_pid pid)
+{
+	int err;
+
+	while ((err = smarm_join(pid, NULL, 0)) == ETIMEDOUT)
+		ck_assert_int_eq(smarm_yield(), 0);
+	ck_assert_int_eq(err, EBUSY);
 }
 
 /* A pid that was valid once, taken from a finished run. */
@@ -41,17 +71,23 @@ static void *capture_pid(void *arg)
 
 /* ---- yield ---------------------------------------------------------------- */
 
+/*
+ * Two actors pinned to one worker take turns: each yield lets the other
+ * run.  (Unpinned, with two workers, each could run alone on its own.)
+ */
 #define TURNS 50
 
 static char trace[2 * TURNS + 1];
 static int trace_len;
 static int progress[2];
+static pthread_t turn_thread[2];
 
 static void *turn_taker(void *arg)
 {
 	int me = (int)(uintptr_t)arg, other = 1 - me;
 	int i, seen;
 
+	turn_thread[me] = os_thread();
 	for (i = 0; i < TURNS; i++) {
 		trace[trace_len++] = (char)('A' + me);
 		progress[me]++;
@@ -72,10 +108,11 @@ static void *yield_root(void *arg)
 	int i;
 
 	(void)arg;
-	ck_assert_int_eq(smarm_spawn(&a, turn_taker, (void *)0), 0);
-	ck_assert_int_eq(smarm_spawn(&b, turn_taker, (void *)1), 0);
+	ck_assert_int_eq(spawn_pinned(&a, turn_taker, (void *)0), 0);
+	ck_assert_int_eq(spawn_pinned(&b, turn_taker, (void *)1), 0);
 	ck_assert_int_eq(smarm_join(a, NULL, SMARM_FOREVER), 0);
 	ck_assert_int_eq(smarm_join(b, NULL, SMARM_FOREVER), 0);
+	ck_assert(pthread_equal(turn_thread[0], turn_thread[1]));
 	ck_assert_int_eq(trace_len, 2 * TURNS);
 	for (i = 1; i < trace_len; i++)
 		ck_assert_msg(trace[i] != trace[i - 1],
@@ -120,32 +157,26 @@ END_TEST
 
 /* ---- spawn ------------------------------------------------------------------ */
 
-static int spawn_ran;
+static atomic_int spawn_ran;
 
 static void *count_run(void *arg)
 {
-	spawn_ran++;
+	atomic_fetch_add(&spawn_ran, 1);
 	return arg;
 }
 
 static void *spawn_errors_root(void *arg)
 {
 	smarm_pid pid;
-	volatile int flag = 0;
+	uint64_t spawned = stats_now().spawned;
 
 	(void)arg;
 	ck_assert_int_eq(smarm_spawn(NULL, count_run, NULL), EINVAL);
 	ck_assert_int_eq(smarm_spawn(&pid, NULL, NULL), EINVAL);
 	ck_assert_int_eq(smarm_spawn(NULL, NULL, NULL), EINVAL);
 	ck_assert_int_eq(smarm_yield(), 0);
-	ck_assert_int_eq(spawn_ran, 0);
-
-	/* a new actor runs when its spawner yields, not before */
-	ck_assert_int_eq(smarm_spawn(&pid, set_flag, (void *)&flag), 0);
-	ck_assert_int_eq(flag, 0);
-	ck_assert_int_eq(smarm_yield(), 0);
-	ck_assert_int_eq(flag, 1);
-	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
+	ck_assert_uint_eq(stats_now().spawned, spawned);
+	ck_assert_int_eq(atomic_load(&spawn_ran), 0);
 	return NULL;
 }
 
@@ -155,7 +186,39 @@ START_TEST(test_spawn_errors)
 
 	run_in_actor(spawn_errors_root, NULL);
 	ck_assert_int_eq(smarm_spawn(&pid, count_run, NULL), EPERM);
-	ck_assert_int_eq(spawn_ran, 0);
+	ck_assert_int_eq(atomic_load(&spawn_ran), 0);
+}
+END_TEST
+
+/* A new actor on its spawner's worker runs when the spawner yields (or
+ * parks, or ends), not before: the spawn itself never switches. */
+static void *spawn_runs_at_yield(void *arg)
+{
+	smarm_pid pid;
+	atomic_int flag = 0;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 10; i++) {
+		atomic_store(&flag, 0);
+		ck_assert_int_eq(spawn_pinned(&pid, set_flag, &flag), 0);
+		ck_assert_int_eq(atomic_load(&flag), 0);
+		ck_assert_int_eq(smarm_yield(), 0);
+		ck_assert_int_eq(atomic_load(&flag), 1);
+		ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
+	}
+	/* the same with a park (a join) */
+	atomic_store(&flag, 0);
+	ck_assert_int_eq(spawn_pinned(&pid, set_flag, &flag), 0);
+	ck_assert_int_eq(atomic_load(&flag), 0);
+	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
+	ck_assert_int_eq(atomic_load(&flag), 1);
+	return NULL;
+}
+
+START_TEST(test_spawn_runs_at_yield)
+{
+	run_pinned(spawn_runs_at_yield, NULL);
 }
 END_TEST
 
@@ -165,7 +228,6 @@ static void *join_result_root(void *arg)
 {
 	smarm_pid pid;
 	void *res = NULL;
-	volatile int flag = 0;
 
 	(void)arg;
 	ck_assert_int_eq(smarm_spawn(&pid, return_arg, (void *)0x1234), 0);
@@ -181,8 +243,7 @@ static void *join_result_root(void *arg)
 	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), ESRCH);
 
 	/* an actor that already ended: timeout 0 suffices */
-	ck_assert_int_eq(smarm_spawn(&pid, set_flag, (void *)&flag), 0);
-	yield_until(&flag);
+	spawn_until_ended(&pid, return_arg, (void *)0xd0e);
 	res = NULL;
 	ck_assert_int_eq(smarm_join(pid, &res, 0), 0);
 	ck_assert_ptr_eq(res, (void *)0xd0e);
@@ -199,16 +260,17 @@ static void *join_timeout0_root(void *arg)
 {
 	smarm_pid pid;
 	void *res = (void *)1;
-	volatile int release = 0;
+	atomic_int release = 0;
 	int i;
 
 	(void)arg;
-	ck_assert_int_eq(smarm_spawn(&pid, wait_flag, (void *)&release), 0);
+	ck_assert_int_eq(smarm_spawn(&pid, wait_flag, &release), 0);
 	ck_assert_int_eq(smarm_join(pid, &res, 0), ETIMEDOUT);
-	ck_assert_int_eq(smarm_yield(), 0); /* now it has started too */
+	ck_assert_int_eq(smarm_yield(), 0); /* now it may have started too */
 	for (i = 0; i < 5; i++)
 		ck_assert_int_eq(smarm_join(pid, &res, 0), ETIMEDOUT);
-	release = 1;
+	ck_assert_ptr_eq(res, (void *)1);
+	atomic_store(&release, 1);
 	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
 	ck_assert_ptr_eq(res, (void *)0xf1a9);
 	ck_assert_int_eq(smarm_join(pid, &res, 0), ESRCH);
@@ -254,7 +316,6 @@ START_TEST(test_join_self)
 END_TEST
 
 /* J1 joins the target; anyone else trying then gets EBUSY. */
-static volatile int j1_joining;
 static smarm_pid j_target;
 
 static void *joiner(void *arg)
@@ -263,7 +324,6 @@ static void *joiner(void *arg)
 	int err;
 
 	(void)arg;
-	j1_joining = 1;
 	err = smarm_join(j_target, &res, SMARM_FOREVER);
 	ck_assert_int_eq(err, 0);
 	ck_assert_ptr_eq(res, (void *)0xf1a9);
@@ -279,13 +339,13 @@ static void *second_joiner(void *arg)
 static void *two_joiners_root(void *arg)
 {
 	smarm_pid j1, j2;
-	volatile int release = 0;
+	atomic_int release = 0;
 	void *res = NULL;
 
 	(void)arg;
-	ck_assert_int_eq(smarm_spawn(&j_target, wait_flag, (void *)&release), 0);
+	ck_assert_int_eq(smarm_spawn(&j_target, wait_flag, &release), 0);
 	ck_assert_int_eq(smarm_spawn(&j1, joiner, NULL), 0);
-	yield_until(&j1_joining);
+	wait_joined_by_other(j_target);
 
 	/* the root, then another actor, try to join too */
 	ck_assert_int_eq(smarm_join(j_target, &res, SMARM_FOREVER), EBUSY);
@@ -293,7 +353,7 @@ static void *two_joiners_root(void *arg)
 	ck_assert_int_eq(smarm_join(j2, &res, SMARM_FOREVER), 0);
 	ck_assert_int_eq((int)(uintptr_t)res, EBUSY);
 
-	release = 1;
+	atomic_store(&release, 1);
 	ck_assert_int_eq(smarm_join(j1, &res, SMARM_FOREVER), 0);
 	ck_assert_ptr_eq(res, (void *)0x1a);
 	ck_assert_int_eq(smarm_join(j_target, &res, 0), ESRCH);
@@ -306,13 +366,13 @@ START_TEST(test_join_two_joiners)
 }
 END_TEST
 
-static volatile int detached_release;
+static atomic_int detached_release;
 
 static void *join_detached_root(void *arg)
 {
 	smarm_spawn_opts o;
 	smarm_pid pid;
-	volatile int *release = &detached_release;
+	atomic_int *release = &detached_release;
 
 	(void)arg;
 	ck_assert_int_eq(smarm_spawn(&pid, wait_flag, (void *)release), 0);
@@ -325,7 +385,7 @@ static void *join_detached_root(void *arg)
 	ck_assert_int_eq(smarm_spawn_opt(&pid, wait_flag, (void *)release, &o),
 			 0);
 	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), ESRCH);
-	*release = 1;
+	atomic_store(release, 1);
 	ck_assert_int_eq(smarm_yield(), 0);
 	return NULL;
 }
@@ -382,16 +442,15 @@ END_TEST
 static void *detach_errors_root(void *arg)
 {
 	smarm_pid pid, j1;
-	volatile int release = 0;
+	atomic_int release = 0;
 	void *res = NULL;
 
 	(void)arg;
 	/* twice */
-	ck_assert_int_eq(smarm_spawn(&pid, wait_flag, (void *)&detached_release),
-			 0);
+	ck_assert_int_eq(smarm_spawn(&pid, wait_flag, &detached_release), 0);
 	ck_assert_int_eq(smarm_detach(pid), 0);
 	ck_assert_int_eq(smarm_detach(pid), ESRCH);
-	detached_release = 1;
+	atomic_store(&detached_release, 1);
 	ck_assert_int_eq(smarm_yield(), 0);
 
 	/* none, joined */
@@ -401,12 +460,11 @@ static void *detach_errors_root(void *arg)
 	ck_assert_int_eq(smarm_detach(pid), ESRCH);
 
 	/* while another actor joins it */
-	j1_joining = 0;
-	ck_assert_int_eq(smarm_spawn(&j_target, wait_flag, (void *)&release), 0);
+	ck_assert_int_eq(smarm_spawn(&j_target, wait_flag, &release), 0);
 	ck_assert_int_eq(smarm_spawn(&j1, joiner, NULL), 0);
-	yield_until(&j1_joining);
+	wait_joined_by_other(j_target);
 	ck_assert_int_eq(smarm_detach(j_target), EBUSY);
-	release = 1;
+	atomic_store(&release, 1);
 	ck_assert_int_eq(smarm_join(j1, &res, SMARM_FOREVER), 0);
 	ck_assert_ptr_eq(res, (void *)0x1a);
 	ck_assert_int_eq(smarm_detach(j_target), ESRCH);
@@ -428,12 +486,10 @@ END_TEST
 static void *detach_ended_root(void *arg)
 {
 	smarm_pid pid;
-	volatile int flag = 0;
 	char buf[8];
 
 	(void)arg;
-	ck_assert_int_eq(smarm_spawn(&pid, set_flag, (void *)&flag), 0);
-	yield_until(&flag);
+	spawn_until_ended(&pid, return_arg, NULL);
 	/* ended but not joined: still there */
 	ck_assert_int_eq(smarm_name(pid, buf, sizeof(buf)), 0);
 	/* released at once */
@@ -450,18 +506,17 @@ START_TEST(test_detach_ended)
 }
 END_TEST
 
-static volatile int self_detach_rc = -1;
-static volatile int self_detach_done;
+static atomic_int self_detach_rc = -1;
+static atomic_int self_detach_release;
+static atomic_int self_detach_done;
 
+/* Detaches itself, then stays alive until released. */
 static void *self_detacher(void *arg)
 {
-	int i;
-
 	(void)arg;
-	self_detach_rc = smarm_detach(smarm_self());
-	for (i = 0; i < 10; i++)
-		ck_assert_int_eq(smarm_yield(), 0);
-	self_detach_done = 1;
+	atomic_store(&self_detach_rc, smarm_detach(smarm_self()));
+	yield_until(&self_detach_release);
+	atomic_store(&self_detach_done, 1);
 	return NULL;
 }
 
@@ -471,20 +526,23 @@ static void *self_detach_root(void *arg)
 
 	(void)arg;
 	ck_assert_int_eq(smarm_spawn(&pid, self_detacher, NULL), 0);
-	while (self_detach_rc == -1)
+	while (atomic_load(&self_detach_rc) == -1)
 		ck_assert_int_eq(smarm_yield(), 0);
-	ck_assert_int_eq(self_detach_rc, 0);
-	ck_assert_int_eq(self_detach_done, 0);
+	ck_assert_int_eq(atomic_load(&self_detach_rc), 0);
+	/* alive, and already neither joinable nor detachable */
+	ck_assert_int_eq(atomic_load(&self_detach_done), 0);
 	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), ESRCH);
+	ck_assert_int_eq(smarm_join(pid, NULL, 0), ESRCH);
 	ck_assert_int_eq(smarm_detach(pid), ESRCH);
-	yield_until(&self_detach_done);
+	atomic_store(&self_detach_release, 1);
 	return NULL;
 }
 
 START_TEST(test_detach_self)
 {
 	run_in_actor(self_detach_root, NULL);
-	ck_assert_int_eq(self_detach_done, 1);
+	/* the run waited for it */
+	ck_assert_int_eq(atomic_load(&self_detach_done), 1);
 }
 END_TEST
 
@@ -492,43 +550,68 @@ END_TEST
 
 #define MANY 10000
 
-static int many_started, many_ended;
-static volatile int many_go;
+/*
+ * 10,000 actors alive at once: each starts, sleeps once (10,000 timers
+ * pending), then waits on a channel of its own until the root, having
+ * seen them all started and none ended, sends it the word.  Nothing polls
+ * (which would swamp valgrind's one-thread-at-a-time schedule).
+ */
+static atomic_int many_started, many_ended;
+
+struct many {
+	smarm_pid pid;
+	smarm_tx *tx;
+	smarm_rx *rx;
+	uintptr_t i;
+};
 
 static void *many_actor(void *arg)
 {
-	uintptr_t i = (uintptr_t)arg;
+	struct many *m = arg;
+	uint64_t v = 0;
 
-	many_started++;
-	while (!many_go)
-		ck_assert_int_eq(smarm_sleep(1 * MS + (i % 4) * MS), 0);
+	atomic_fetch_add(&many_started, 1);
+	ck_assert_int_eq(smarm_sleep(1 * MS + (m->i % 4) * MS), 0);
+	ck_assert_int_eq(smarm_recv(m->rx, &v, SMARM_FOREVER), 0);
+	ck_assert_uint_eq(v, m->i);
+	ck_assert_int_eq(smarm_rx_close(m->rx), 0);
 	ck_assert_int_eq(smarm_yield(), 0);
-	many_ended++;
-	return (void *)(i * 2 + 1);
+	atomic_fetch_add(&many_ended, 1);
+	return (void *)(m->i * 2 + 1);
 }
 
 static void *many_root(void *arg)
 {
-	smarm_pid *pids = calloc(MANY, sizeof(*pids));
+	struct many *m = calloc(MANY, sizeof(*m));
 	uintptr_t i;
+	uint64_t v;
 	void *res;
 
 	(void)arg;
-	ck_assert_ptr_nonnull(pids);
-	for (i = 0; i < MANY; i++)
-		ck_assert_int_eq(smarm_spawn(&pids[i], many_actor, (void *)i), 0);
-	while (many_started < MANY)
+	ck_assert_ptr_nonnull(m);
+	for (i = 0; i < MANY; i++) {
+		m[i].i = i;
+		ck_assert_int_eq(smarm_channel(&m[i].tx, &m[i].rx, sizeof(v)),
+				 0);
+		ck_assert_int_eq(smarm_spawn(&m[i].pid, many_actor, &m[i]), 0);
+	}
+	while (atomic_load(&many_started) < MANY)
 		ck_assert_int_eq(smarm_yield(), 0);
 	/* all 10,000 alive at once */
-	ck_assert_int_eq(many_ended, 0);
-	many_go = 1;
+	ck_assert_int_eq(atomic_load(&many_ended), 0);
+	ck_assert_uint_eq(stats_now().exited, 0);
+	for (i = 0; i < MANY; i++) {
+		v = i;
+		ck_assert_int_eq(smarm_send(m[i].tx, &v), 0);
+		ck_assert_int_eq(smarm_tx_close(m[i].tx), 0);
+	}
 	for (i = 0; i < MANY; i++) {
 		res = NULL;
-		ck_assert_int_eq(smarm_join(pids[i], &res, SMARM_FOREVER), 0);
+		ck_assert_int_eq(smarm_join(m[i].pid, &res, SMARM_FOREVER), 0);
 		ck_assert_ptr_eq(res, (void *)(i * 2 + 1));
 	}
-	ck_assert_int_eq(many_ended, MANY);
-	free(pids);
+	ck_assert_int_eq(atomic_load(&many_ended), MANY);
+	free(m);
 	return NULL;
 }
 
@@ -540,7 +623,7 @@ END_TEST
 
 /* ---- spawn from spawned actors ------------------------------------------ */
 
-static int tree_nodes;
+static atomic_int tree_nodes;
 
 static void *tree_node(void *arg)
 {
@@ -548,7 +631,7 @@ static void *tree_node(void *arg)
 	smarm_pid l, r;
 	void *rl = NULL, *rr = NULL;
 
-	tree_nodes++;
+	atomic_fetch_add(&tree_nodes, 1);
 	if (depth == 0)
 		return (void *)1;
 	ck_assert_int_eq(smarm_spawn(&l, tree_node, (void *)(depth - 1)), 0);
@@ -572,7 +655,7 @@ static void *chain_link(void *arg)
 	return (void *)((uintptr_t)res + 1);
 }
 
-static int detached_chain_ended;
+static atomic_int detached_chain_ended;
 
 static void *detached_chain_link(void *arg)
 {
@@ -585,7 +668,7 @@ static void *detached_chain_link(void *arg)
 		ck_assert_int_eq(smarm_spawn_opt(NULL, detached_chain_link,
 						 (void *)(n - 1), &o), 0);
 	}
-	detached_chain_ended++;
+	atomic_fetch_add(&detached_chain_ended, 1);
 	return NULL;
 }
 
@@ -598,7 +681,7 @@ static void *tree_root(void *arg)
 	ck_assert_int_eq(smarm_spawn(&pid, tree_node, (void *)7), 0);
 	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
 	ck_assert_uint_eq((uintptr_t)res, 255);
-	ck_assert_int_eq(tree_nodes, 255);
+	ck_assert_int_eq(atomic_load(&tree_nodes), 255);
 
 	ck_assert_int_eq(smarm_spawn(&pid, chain_link, (void *)200), 0);
 	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
@@ -613,7 +696,191 @@ START_TEST(test_spawn_tree)
 {
 	run_in_actor(tree_root, NULL);
 	/* the run waited for the whole detached chain */
-	ck_assert_int_eq(detached_chain_ended, 100);
+	ck_assert_int_eq(atomic_load(&detached_chain_ended), 100);
+}
+END_TEST
+
+/* ---- pinned actors ------------------------------------------------------- */
+
+/*
+ * A pinned actor never leaves the worker it was spawned on, whatever it
+ * does (yield, sleep, receive from actors on other workers, join), while
+ * unpinned actors keep both workers of the runtime busy and migrate
+ * between them.  The runtime has two workers whatever SMARM_THREADS says.
+ * The busy actors note every OS thread they run on: the test is only
+ * meaningful if they ran on both, which they keep at for up to 10 s.
+ */
+#define PIN_WORKERS 2
+#define PIN_BUSY 4
+#define PIN_ROUNDS 200
+#define PIN_MSGS (PIN_BUSY * PIN_ROUNDS)
+
+static pthread_t pin_home;              /* the worker of the pinned actors */
+static atomic_int pin_moved;            /* times one was seen elsewhere */
+static atomic_int pin_done;             /* the pinned actors have finished */
+static atomic_int pin_busy_other;       /* a busy actor ran off pin_home */
+static atomic_int pin_busy_home;        /* a busy actor ran on pin_home */
+static atomic_int pin_detached_done;
+
+/* Count a pinned actor found off its worker. */
+static void pin_check(void)
+{
+	if (!pthread_equal(os_thread(), pin_home))
+		atomic_fetch_add(&pin_moved, 1);
+}
+
+/* Unpinned: yield, sleep now and then, send to the pinned actor, until
+ * the pinned ones are done and this actor has seen the other worker. */
+static void *pin_busy(void *arg)
+{
+	smarm_tx *tx = arg;
+	uint64_t t0 = smarm_now(), v;
+	unsigned i;
+
+	for (i = 0;; i++) {
+		if (pthread_equal(os_thread(), pin_home))
+			atomic_store(&pin_busy_home, 1);
+		else
+			atomic_store(&pin_busy_other, 1);
+		if (i < PIN_ROUNDS) {
+			v = i;
+			ck_assert_int_eq(smarm_send(tx, &v), 0);
+		} else if (atomic_load(&pin_done) &&
+			   (atomic_load(&pin_busy_other) ||
+			    smarm_now() - t0 > 10000 * MS)) {
+			break;
+		}
+		if (i % 16 == 0)
+			ck_assert_int_eq(smarm_sleep(100 * 1000), 0);
+		else
+			ck_assert_int_eq(smarm_yield(), 0);
+	}
+	ck_assert_int_eq(smarm_tx_close(tx), 0);
+	return NULL;
+}
+
+/* Pinned, spawned by a pinned actor: the same worker again. */
+static void *pin_grandchild(void *arg)
+{
+	int i;
+
+	pin_check();
+	for (i = 0; i < 20; i++) {
+		ck_assert_int_eq(smarm_yield(), 0);
+		pin_check();
+		ck_assert_int_eq(smarm_sleep(50 * 1000), 0);
+		pin_check();
+	}
+	return arg;
+}
+
+/* Pinned: receives every busy actor's messages, yields and sleeps in
+ * between, joins a pinned child; checks its thread after each. */
+static void *pin_actor(void *arg)
+{
+	smarm_rx *rx = arg;
+	smarm_pid child;
+	uint64_t v;
+	void *res = NULL;
+	unsigned i, got = 0;
+
+	pin_check();
+	ck_assert_int_eq(spawn_pinned(&child, pin_grandchild, (void *)7), 0);
+	for (i = 0; i < PIN_MSGS; i++) {
+		ck_assert_int_eq(smarm_recv(rx, &v, SMARM_FOREVER), 0);
+		pin_check();
+		got++;
+		if (i % 3 == 0) {
+			ck_assert_int_eq(smarm_yield(), 0);
+			pin_check();
+		}
+		if (i % 50 == 0) {
+			ck_assert_int_eq(smarm_sleep(1 * MS), 0);
+			pin_check();
+		}
+		if (i % 7 == 0 && smarm_recv(rx, &v, 10 * 1000) == 0) {
+			/* a timed receive, which may time out */
+			pin_check();
+			got++;
+			i++;
+		}
+	}
+	ck_assert_uint_eq(got, PIN_MSGS);
+	ck_assert_int_eq(smarm_join(child, &res, SMARM_FOREVER), 0);
+	pin_check();
+	ck_assert_ptr_eq(res, (void *)7);
+	/* every busy actor closed its handle in the end */
+	atomic_store(&pin_done, 1);
+	ck_assert_int_eq(smarm_recv(rx, &v, SMARM_FOREVER), EPIPE);
+	pin_check();
+	ck_assert_int_eq(smarm_rx_close(rx), 0);
+	return NULL;
+}
+
+/* Pinned and detached: nobody joins it; the run waits for it. */
+static void *pin_detached(void *arg)
+{
+	int i;
+
+	(void)arg;
+	pin_check();
+	for (i = 0; i < 50; i++) {
+		ck_assert_int_eq(smarm_yield(), 0);
+		pin_check();
+		if (i % 10 == 0) {
+			ck_assert_int_eq(smarm_sleep(1 * MS), 0);
+			pin_check();
+		}
+	}
+	atomic_store(&pin_detached_done, 1);
+	return NULL;
+}
+
+static void *pin_root(void *arg)
+{
+	smarm_spawn_opts o;
+	smarm_tx *tx;
+	smarm_rx *rx;
+	smarm_pid pinned, busy[PIN_BUSY];
+	int i;
+
+	(void)arg;
+	ck_assert_uint_eq(stats_now().threads, PIN_WORKERS);
+	ck_assert_int_eq(smarm_channel(&tx, &rx, sizeof(uint64_t)), 0);
+	/* No switch from here to the last pinned spawn: this is the
+	 * worker the pinned actors belong to. */
+	pin_home = os_thread();
+	ck_assert_int_eq(spawn_pinned(&pinned, pin_actor, rx), 0);
+	smarm_spawn_opts_init(&o);
+	o.flags = SMARM_SPAWN_PINNED | SMARM_SPAWN_DETACHED;
+	ck_assert_int_eq(smarm_spawn_opt(NULL, pin_detached, NULL, &o), 0);
+	for (i = 0; i < PIN_BUSY; i++)
+		ck_assert_int_eq(smarm_spawn(&busy[i], pin_busy,
+					     smarm_tx_clone(tx)), 0);
+	ck_assert_int_eq(smarm_tx_close(tx), 0);
+	ck_assert_int_eq(smarm_join(pinned, NULL, SMARM_FOREVER), 0);
+	for (i = 0; i < PIN_BUSY; i++)
+		ck_assert_int_eq(smarm_join(busy[i], NULL, SMARM_FOREVER), 0);
+	return NULL;
+}
+
+START_TEST(test_pinned_stays)
+{
+	smarm_config cfg;
+	smarm_runtime *rt = NULL;
+
+	smarm_config_init(&cfg);
+	cfg.threads = PIN_WORKERS;
+	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
+	ck_assert_int_eq(smarm_runtime_run(rt, pin_root, NULL, NULL), 0);
+	smarm_runtime_free(rt);
+	ck_assert_msg(atomic_load(&pin_busy_other),
+		      "the unpinned actors never ran on the second worker: "
+		      "nothing was tested");
+	ck_assert_int_eq(atomic_load(&pin_detached_done), 1);
+	ck_assert_msg(atomic_load(&pin_moved) == 0,
+		      "pinned actors were seen %d times off their worker",
+		      atomic_load(&pin_moved));
 }
 END_TEST
 
@@ -631,6 +898,7 @@ static Suite *sched_suite(void)
 
 	tc = tcase_add(s, "spawn");
 	tcase_add_test(tc, test_spawn_errors);
+	tcase_add_test(tc, test_spawn_runs_at_yield);
 
 	tc = tcase_add(s, "join");
 	tcase_add_test(tc, test_join_result);
@@ -645,6 +913,9 @@ static Suite *sched_suite(void)
 	tcase_add_test(tc, test_detach_errors);
 	tcase_add_test(tc, test_detach_ended);
 	tcase_add_test(tc, test_detach_self);
+
+	tc = tcase_add(s, "pinned");
+	tcase_add_test(tc, test_pinned_stays);
 
 	tc = tcase_add(s, "many");
 	tcase_add_test(tc, test_many_actors);

@@ -8,7 +8,17 @@
  */
 #include "testutil.h"
 
+#include <stdatomic.h>
 #include <time.h>
+
+#include "sched.h"
+
+/*
+ * Tests about what one worker does while an actor sleeps (it runs the
+ * others, and notices the timer while they keep it busy) pin the actors
+ * involved to one worker (testutil.h), so that they say the same with
+ * any number of workers; the others run unpinned on the defaults.
+ */
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -82,35 +92,41 @@ START_TEST(test_sleep_min_concurrent)
 }
 END_TEST
 
-static volatile int zero_flag;
+static atomic_int zero_flag;
 
 static void *set_zero_flag(void *arg)
 {
 	(void)arg;
-	zero_flag = 1;
+	atomic_store(&zero_flag, 1);
 	return NULL;
 }
 
+/* Pinned, spawning a pinned actor: they share a worker. */
 static void *sleep_zero_root(void *arg)
 {
 	smarm_pid pid;
+	uint64_t parks;
 	int i;
 
 	(void)arg;
+	parks = stats_now().parks;
 	for (i = 0; i < 100; i++)
 		ck_assert_int_eq(smarm_sleep(0), 0);
-	/* sleep(0) yields: a runnable actor runs before it returns */
-	ck_assert_int_eq(smarm_spawn(&pid, set_zero_flag, NULL), 0);
-	ck_assert_int_eq(zero_flag, 0);
+	/* sleep(0) parks not */
+	ck_assert_uint_eq(stats_now().parks, parks);
+	/* sleep(0) yields: a runnable actor of this worker runs before it
+	 * returns */
+	ck_assert_int_eq(spawn_pinned(&pid, set_zero_flag, NULL), 0);
+	ck_assert_int_eq(atomic_load(&zero_flag), 0);
 	ck_assert_int_eq(smarm_sleep(0), 0);
-	ck_assert_int_eq(zero_flag, 1);
+	ck_assert_int_eq(atomic_load(&zero_flag), 1);
 	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
 	return NULL;
 }
 
 START_TEST(test_sleep_zero)
 {
-	run_in_actor(sleep_zero_root, NULL);
+	run_pinned(sleep_zero_root, NULL);
 }
 END_TEST
 
@@ -127,46 +143,58 @@ END_TEST
 /*
  * Every sleeper's deadline is a fixed offset from one common base time, so
  * the order of the deadlines does not depend on when each sleeper started.
+ * Sleepers of one worker wake in deadline order: the sleepers are pinned
+ * to one worker (_i == 0).  Unpinned (_i == 1), they may sleep and wake
+ * on different workers, in parallel, so that only the deadlines are
+ * checked: each woke after its own.
  */
 #define MAX_SLEEPERS 16
 
 static uint64_t order_base;
 static unsigned order_ms[MAX_SLEEPERS];
 static uint64_t order_woke_at[MAX_SLEEPERS];
-static int order_n;
+static atomic_int order_n;
 
 static void *ordered_sleeper(void *arg)
 {
 	unsigned ms = (unsigned)(uintptr_t)arg;
 	uint64_t deadline = order_base + ms * MS, now = smarm_now();
+	int slot;
 
 	ck_assert_int_eq(smarm_sleep(deadline > now ? deadline - now : 0), 0);
 	now = smarm_now();
-	ck_assert_int_lt(order_n, MAX_SLEEPERS);
-	order_woke_at[order_n] = now;
-	order_ms[order_n++] = ms;
+	slot = atomic_fetch_add(&order_n, 1);
+	ck_assert_int_lt(slot, MAX_SLEEPERS);
+	order_woke_at[slot] = now;
+	order_ms[slot] = ms;
 	return NULL;
 }
 
+struct order_ctx {
+	const unsigned *ms;
+	int pinned;
+};
+
 static void *order_root(void *arg)
 {
-	const unsigned *ms = arg;
+	const struct order_ctx *c = arg;
 	smarm_pid pids[MAX_SLEEPERS];
 	int n, i;
 
-	for (n = 0; ms[n] != 0; n++)
+	for (n = 0; c->ms[n] != 0; n++)
 		;
-	order_n = 0;
+	atomic_store(&order_n, 0);
 	order_base = smarm_now();
 	for (i = 0; i < n; i++)
-		ck_assert_int_eq(smarm_spawn(&pids[i], ordered_sleeper,
-					     (void *)(uintptr_t)ms[i]), 0);
+		ck_assert_int_eq((c->pinned ? spawn_pinned : smarm_spawn)(
+					 &pids[i], ordered_sleeper,
+					 (void *)(uintptr_t)c->ms[i]), 0);
 	for (i = 0; i < n; i++)
 		ck_assert_int_eq(smarm_join(pids[i], NULL, SMARM_FOREVER), 0);
-	ck_assert_int_eq(order_n, n);
+	ck_assert_int_eq(atomic_load(&order_n), n);
 	for (i = 0; i < n; i++) {
 		ck_assert_uint_ge(order_woke_at[i], order_base + order_ms[i] * MS);
-		if (i > 0)
+		if (i > 0 && c->pinned)
 			ck_assert_msg(order_ms[i - 1] < order_ms[i],
 				      "woke out of deadline order: %u ms before "
 				      "%u ms", order_ms[i - 1], order_ms[i]);
@@ -174,14 +202,27 @@ static void *order_root(void *arg)
 	return NULL;
 }
 
+static void run_order(const unsigned *ms, int pinned)
+{
+	struct order_ctx c = { ms, pinned };
+
+	if (pinned)
+		run_pinned(order_root, &c);
+	else
+		run_in_actor(order_root, &c);
+}
+
 START_TEST(test_wake_order_three)
 {
 	static const unsigned ms[] = { 30, 10, 20, 0 };
 
-	run_in_actor(order_root, (void *)ms);
-	ck_assert_uint_eq(order_ms[0], 10);
-	ck_assert_uint_eq(order_ms[1], 20);
-	ck_assert_uint_eq(order_ms[2], 30);
+	run_order(ms, _i == 0);
+	ck_assert_int_eq(atomic_load(&order_n), 3);
+	if (_i == 0) {
+		ck_assert_uint_eq(order_ms[0], 10);
+		ck_assert_uint_eq(order_ms[1], 20);
+		ck_assert_uint_eq(order_ms[2], 30);
+	}
 }
 END_TEST
 
@@ -190,21 +231,23 @@ START_TEST(test_wake_order_many)
 	static const unsigned ms[] = { 25, 5, 45, 15, 35, 10, 40, 20, 30, 50,
 				       0 };
 
-	run_in_actor(order_root, (void *)ms);
-	ck_assert_int_eq(order_n, 10);
+	run_order(ms, _i == 0);
+	ck_assert_int_eq(atomic_load(&order_n), 10);
 }
 END_TEST
 
 /* ---- sleepers let others run -------------------------------------------- */
 
-static volatile int spin_count;
-static volatile int sleeper_done;
+/* All pinned to one worker: while one sleeps, the others run there, and
+ * a busy yielder there does not keep the sleeper from waking. */
+static atomic_int spin_count;
+static atomic_int sleeper_done;
 
 static void *spinner(void *arg)
 {
 	(void)arg;
-	while (!sleeper_done) {
-		spin_count++;
+	while (!atomic_load(&sleeper_done)) {
+		atomic_fetch_add(&spin_count, 1);
 		ck_assert_int_eq(smarm_yield(), 0);
 	}
 	return NULL;
@@ -215,10 +258,10 @@ static void *sleeper(void *arg)
 	int before, after;
 
 	(void)arg;
-	before = spin_count;
+	before = atomic_load(&spin_count);
 	sleep_at_least(30 * MS);
-	after = spin_count;
-	sleeper_done = 1;
+	after = atomic_load(&spin_count);
+	atomic_store(&sleeper_done, 1);
 	return (void *)(uintptr_t)(after > before);
 }
 
@@ -229,37 +272,37 @@ static void *others_run_root(void *arg)
 	int before;
 
 	(void)arg;
-	ck_assert_int_eq(smarm_spawn(&s, sleeper, NULL), 0);
-	ck_assert_int_eq(smarm_spawn(&p, spinner, NULL), 0);
+	ck_assert_int_eq(spawn_pinned(&s, sleeper, NULL), 0);
+	ck_assert_int_eq(spawn_pinned(&p, spinner, NULL), 0);
 	/* a busy yielder does not keep the sleeper from waking */
 	ck_assert_int_eq(smarm_join(s, &res, SMARM_FOREVER), 0);
 	ck_assert_ptr_eq(res, (void *)1);
 	ck_assert_int_eq(smarm_join(p, NULL, SMARM_FOREVER), 0);
 
 	/* the sleeping root lets others run, too */
-	sleeper_done = 0;
-	before = spin_count;
-	ck_assert_int_eq(smarm_spawn(&p, spinner, NULL), 0);
+	atomic_store(&sleeper_done, 0);
+	before = atomic_load(&spin_count);
+	ck_assert_int_eq(spawn_pinned(&p, spinner, NULL), 0);
 	sleep_at_least(20 * MS);
-	ck_assert_int_gt(spin_count, before);
-	sleeper_done = 1;
+	ck_assert_int_gt(atomic_load(&spin_count), before);
+	atomic_store(&sleeper_done, 1);
 	ck_assert_int_eq(smarm_join(p, NULL, SMARM_FOREVER), 0);
 	return NULL;
 }
 
 START_TEST(test_sleepers_let_others_run)
 {
-	run_in_actor(others_run_root, NULL);
+	run_pinned(others_run_root, NULL);
 }
 END_TEST
 
 /* ---- timed join ------------------------------------------------------------- */
 
-static volatile int join_release;
+static atomic_int join_release;
 
 static void *wait_release(void *arg)
 {
-	while (!join_release)
+	while (!atomic_load(&join_release))
 		ck_assert_int_eq(smarm_sleep(1 * MS), 0);
 	return arg;
 }
@@ -281,16 +324,16 @@ static void *join_fires_root(void *arg)
 	t0 = smarm_now();
 	ck_assert_int_eq(smarm_join(pid, &res, 5 * MS), ETIMEDOUT);
 	ck_assert_uint_ge(smarm_now() - t0, 5 * MS);
-	join_release = 1;
+	atomic_store(&join_release, 1);
 	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
 	ck_assert_ptr_eq(res, (void *)0x77);
 	ck_assert_int_eq(smarm_join(pid, &res, 0), ESRCH);
 
 	/* timed out, then joined within a timeout that does not fire */
-	join_release = 0;
+	atomic_store(&join_release, 0);
 	ck_assert_int_eq(smarm_spawn(&pid, wait_release, (void *)0x78), 0);
 	ck_assert_int_eq(smarm_join(pid, &res, 2 * MS), ETIMEDOUT);
-	join_release = 1;
+	atomic_store(&join_release, 1);
 	ck_assert_int_eq(smarm_join(pid, &res, 10000 * MS), 0);
 	ck_assert_ptr_eq(res, (void *)0x78);
 	return NULL;
@@ -387,6 +430,68 @@ END_TEST
 
 /* ---- suite ---------------------------------------------------------------- */
 
+/* ---- no memory for a timer ------------------------------------------------ */
+
+/* Blocks until its channel closes: something to join that has not ended. */
+static void *wait_closed(void *arg)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(smarm_recv(arg, &v, SMARM_FOREVER), EPIPE);
+	ck_assert_int_eq(smarm_rx_close(arg), 0);
+	return NULL;
+}
+
+/*
+ * Make this worker's timer table look full at the largest size it can
+ * have, so that the next timed wait cannot grow it: every timed wait then
+ * fails with ENOMEM at once, without parking and without touching the
+ * table.  Nothing in between can switch, so the actor stays on this
+ * worker until the table is put back.
+ */
+static void *enomem_root(void *arg)
+{
+	smarm__worker *w = smarm__worker_self();
+	smarm__timers saved = w->timers;
+	smarm_tx *tx, *tx2;
+	smarm_rx *rx, *rx2;
+	smarm_pid pid;
+	uint64_t v = 0;
+	int sleep_err, recv_err, join_err;
+
+	(void)arg;
+	ck_assert_int_eq(smarm_channel(&tx, &rx, sizeof(v)), 0);
+	ck_assert_int_eq(smarm_channel(&tx2, &rx2, sizeof(v)), 0);
+	ck_assert_int_eq(smarm_spawn(&pid, wait_closed, rx2), 0);
+	w->timers.n = w->timers.cap = 1u << 31;
+	sleep_err = smarm_sleep(MS);
+	recv_err = smarm_recv(rx, &v, MS);
+	join_err = smarm_join(pid, NULL, MS);
+	w->timers = saved;
+	ck_assert_int_eq(sleep_err, ENOMEM);
+	ck_assert_int_eq(recv_err, ENOMEM);
+	ck_assert_int_eq(join_err, ENOMEM);
+	/* Nothing was left behind: the channel still works, the joinee can
+	 * still be joined, and sleeps work again. */
+	v = 7;
+	ck_assert_int_eq(smarm_send(tx, &v), 0);
+	v = 0;
+	ck_assert_int_eq(smarm_recv(rx, &v, MS), 0);
+	ck_assert_uint_eq(v, 7);
+	ck_assert_int_eq(smarm_sleep(MS), 0);
+	ck_assert_int_eq(smarm_tx_close(tx2), 0);
+	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
+	ck_assert_int_eq(smarm_tx_close(tx), 0);
+	ck_assert_int_eq(smarm_rx_close(rx), 0);
+	return NULL;
+}
+
+START_TEST(test_timer_enomem)
+{
+	run_in_actor(enomem_root, NULL);
+}
+END_TEST
+
 static Suite *timer_suite(void)
 {
 	Suite *s = suite_create("timer");
@@ -399,8 +504,8 @@ static Suite *timer_suite(void)
 	tcase_add_test(tc, test_sleep_outside);
 
 	tc = tcase_add(s, "order");
-	tcase_add_test(tc, test_wake_order_three);
-	tcase_add_test(tc, test_wake_order_many);
+	tcase_add_loop_test(tc, test_wake_order_three, 0, 2);
+	tcase_add_loop_test(tc, test_wake_order_many, 0, 2);
 
 	tc = tcase_add(s, "others");
 	tcase_add_test(tc, test_sleepers_let_others_run);
@@ -411,6 +516,9 @@ static Suite *timer_suite(void)
 
 	tc = tcase_add(s, "now");
 	tcase_add_test(tc, test_now);
+
+	tc = tcase_add(s, "enomem");
+	tcase_add_test(tc, test_timer_enomem);
 
 	return s;
 }

@@ -19,6 +19,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,18 +37,119 @@
 #endif
 
 /* Run fn(arg) as the root actor of a fresh runtime made from
- * smarm_config_init's defaults (so SMARM_THREADS reaches every suite); it
- * must end normally. */
-static inline void run_in_actor(smarm_fn fn, void *arg)
+ * smarm_config_init's defaults (so SMARM_THREADS reaches every suite);
+ * returns what smarm_runtime_run returned, the root's result in *res. */
+static inline int run_default(smarm_fn fn, void *arg, void **res)
 {
 	smarm_config cfg;
 	smarm_runtime *rt = NULL;
-	void *res = NULL;
+	int err;
 
 	smarm_config_init(&cfg);
 	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
-	ck_assert_int_eq(smarm_runtime_run(rt, fn, arg, &res), 0);
+	err = smarm_runtime_run(rt, fn, arg, res);
 	smarm_runtime_free(rt);
+	return err;
+}
+
+/* The same; the root must end normally. */
+static inline void run_in_actor(smarm_fn fn, void *arg)
+{
+	void *res = NULL;
+
+	ck_assert_int_eq(run_default(fn, arg, &res), 0);
+}
+
+/*
+ * Multi-worker runtimes (SMARM_THREADS=2 and up) run actors in parallel
+ * and in no promised order.  Tests whose subject is what happens among
+ * the actors of ONE worker (a yield lets a sibling run, a preemption point
+ * yields, a sleeper frees its worker) pin every actor involved with
+ * SMARM_SPAWN_PINNED: pinned actors spawned one after the other, with no
+ * switch in between, share their spawner's worker for good, whatever the
+ * number of workers.
+ */
+
+/* Spawn fn(arg) pinned to the calling actor's worker. */
+static inline int spawn_pinned(smarm_pid *pid, smarm_fn fn, void *arg)
+{
+	smarm_spawn_opts o;
+
+	smarm_spawn_opts_init(&o);
+	o.flags = SMARM_SPAWN_PINNED;
+	return smarm_spawn_opt(pid, fn, arg, &o);
+}
+
+struct pinned_call {
+	smarm_fn fn;
+	void *arg;
+	void *res;
+};
+
+/* In an actor: run fn(arg) in a pinned actor spawned on this worker, wait
+ * for it to end, return its result. */
+static inline void *pinned_join(smarm_fn fn, void *arg)
+{
+	smarm_pid pid;
+	void *res = NULL;
+
+	ck_assert_int_eq(spawn_pinned(&pid, fn, arg), 0);
+	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
+	return res;
+}
+
+static inline void *pinned_call_root(void *p)
+{
+	struct pinned_call *c = p;
+
+	c->res = pinned_join(c->fn, c->arg);
+	return NULL;
+}
+
+/* run_in_actor, with fn(arg) in a pinned actor that the root spawns and
+ * joins (the root stays parked meanwhile): fn and the actors it spawns
+ * with spawn_pinned() all run on one worker.  Returns fn's result. */
+static inline void *run_pinned(smarm_fn fn, void *arg)
+{
+	struct pinned_call c = { fn, arg, NULL };
+
+	run_in_actor(pinned_call_root, &c);
+	return c.res;
+}
+
+/* The counters of the runtime running (or last run), which must exist. */
+static inline smarm_stats stats_now(void)
+{
+	smarm_stats st;
+
+	ck_assert_int_eq(smarm_stats_get(&st), 0);
+	return st;
+}
+
+/* In an actor: yield until at least n actors of the runtime have ended.
+ * An actor is counted only after its slot records the end (joinable with
+ * timeout 0, its result set), so this is how a test knows that an actor
+ * running on another worker has ended, not merely got close to its end:
+ * a flag it sets just before returning says nothing with 2+ workers. */
+static inline void wait_exited(uint64_t n)
+{
+	while (stats_now().exited < n)
+		ck_assert_int_eq(smarm_yield(), 0);
+}
+
+/*
+ * The calling OS thread, read afresh.  pthread_self() is declared const,
+ * so the compiler may reuse the value of one call after a call that can
+ * move the actor to another worker thread (smarm(7), CAVEATS); a call
+ * through a volatile pointer cannot be reused.  Tests that check which
+ * thread an actor runs on use this.
+ */
+static pthread_t (*volatile pthread_self_fresh)(void)
+	__attribute__((unused)) = pthread_self;
+
+static inline pthread_t os_thread(void)
+{
+	return pthread_self_fresh();
 }
 
 /* An actor that returns its argument. */
