@@ -1583,14 +1583,24 @@ static void *join_chain_root(void *arg)
 	return NULL;
 }
 
-/* A cycle: A joins B and B joins A; the root ends normally. */
+/* A cycle: A joins B and B joins A; the root ends normally.  A and B
+ * wait for the root's go before they read each other's pid: with several
+ * workers they may start before the root has spawned (and named) the
+ * other. */
 static smarm_pid cycle_a, cycle_b;
-static int cycle_started;
+static atomic_int cycle_started, cycle_go;
+
+static void cycle_wait_go(void)
+{
+	while (!atomic_load(&cycle_go))
+		ck_assert_int_eq(smarm_yield(), 0);
+}
 
 static void *join_cycle_a(void *arg)
 {
 	(void)arg;
-	cycle_started++;
+	atomic_fetch_add(&cycle_started, 1);
+	cycle_wait_go();
 	smarm_join(cycle_b, NULL, SMARM_FOREVER);
 	ck_abort_msg("A joined B, which joins A");
 	return NULL;
@@ -1599,7 +1609,8 @@ static void *join_cycle_a(void *arg)
 static void *join_cycle_b(void *arg)
 {
 	(void)arg;
-	cycle_started++;
+	atomic_fetch_add(&cycle_started, 1);
+	cycle_wait_go();
 	smarm_join(cycle_a, NULL, SMARM_FOREVER);
 	ck_abort_msg("B joined A, which joins B");
 	return NULL;
@@ -1607,9 +1618,12 @@ static void *join_cycle_b(void *arg)
 
 static void *join_cycle_root(void *arg)
 {
+	atomic_store(&cycle_started, 0);
+	atomic_store(&cycle_go, 0);
 	ck_assert_int_eq(smarm_spawn(&cycle_a, join_cycle_a, NULL), 0);
 	ck_assert_int_eq(smarm_spawn(&cycle_b, join_cycle_b, NULL), 0);
-	while (cycle_started < 2)
+	atomic_store(&cycle_go, 1);
+	while (atomic_load(&cycle_started) < 2)
 		ck_assert_int_eq(smarm_yield(), 0);
 	/* Both are parked, each joining the other. */
 	ck_assert_int_eq(smarm_join(cycle_a, NULL, 0), EBUSY);
@@ -1714,8 +1728,10 @@ static void *join_cycle_root_mt(void *arg)
 {
 	int err;
 
+	atomic_store(&cycle_go, 0);
 	ck_assert_int_eq(smarm_spawn(&cycle_a, join_cycle_a, NULL), 0);
 	ck_assert_int_eq(smarm_spawn(&cycle_b, join_cycle_b, NULL), 0);
+	atomic_store(&cycle_go, 1);
 	while ((err = smarm_join(cycle_a, NULL, 0)) == ETIMEDOUT)
 		ck_assert_int_eq(smarm_yield(), 0);
 	ck_assert_int_eq(err, EBUSY);
