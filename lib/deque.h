@@ -91,6 +91,19 @@ static inline void *smarm__deque_pop(smarm__deque *d)
 	return (void *)x;
 }
 
+/* Owner only, when no other thread can take from d: the newest element,
+ * or NULL, without the barrier. */
+static inline void *smarm__deque_pop_alone(smarm__deque *d)
+{
+	AO_t b = smarm__atomic_load_relaxed(&d->bottom);
+
+	if (b == smarm__atomic_load_relaxed(&d->top))
+		return NULL;
+	smarm__atomic_store_relaxed(&d->bottom, b - 1);
+	return (void *)smarm__atomic_load_relaxed(
+		&d->slot[(b - 1) % SMARM__DEQUE_SIZE]);
+}
+
 /* Any thread, the owner included: the oldest element, or NULL when the
  * deque is empty.  A lost race with another taker retries. */
 static inline void *smarm__deque_steal(smarm__deque *d)

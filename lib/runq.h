@@ -78,6 +78,20 @@ static inline void *smarm__runq_pop(smarm__runq *q)
 	}
 }
 
+/* Owner only, when no other thread can take from q (a runtime with one
+ * worker has no thieves): the oldest element, or NULL, without the CAS. */
+static inline void *smarm__runq_pop_alone(smarm__runq *q)
+{
+	AO_t h = smarm__atomic_load_relaxed(&q->head);
+	AO_t x;
+
+	if (smarm__atomic_load_relaxed(&q->tail) == h)
+		return NULL;
+	x = smarm__atomic_load_relaxed(&q->slot[h % SMARM__RUNQ_SIZE]);
+	smarm__atomic_store_relaxed(&q->head, h + 1);
+	return (void *)x;
+}
+
 /* Number of elements, as seen from any thread (a hint).  From another
  * thread head may be stale by the time tail is read: the count is
  * clamped to what the ring can hold. */

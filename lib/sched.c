@@ -231,6 +231,37 @@ static inline smarm__actor *runnext_take(smarm__atomic *slot)
 	return NULL;
 }
 
+/*
+ * The owner's takes.  A worker alone in its runtime has no thieves: its
+ * queues are its own, and it takes from them without the atomic
+ * read-modify-writes and barriers that racing thieves need.
+ */
+static inline smarm__actor *own_runnext(smarm__worker *w)
+{
+	AO_t a;
+
+	if (!w->alone)
+		return runnext_take(&w->runnext);
+	a = smarm__atomic_load_relaxed(&w->runnext);
+	if (a != 0)
+		smarm__atomic_store_relaxed(&w->runnext, 0);
+	return (smarm__actor *)a;
+}
+
+static inline smarm__actor *own_runq(smarm__worker *w)
+{
+	return w->alone ? smarm__runq_pop_alone(&w->rq) :
+		smarm__runq_pop(&w->rq);
+}
+
+static inline smarm__actor *own_deque(smarm__worker *w)
+{
+	if (!smarm__deque_maybe(&w->dq))
+		return NULL;
+	return w->alone ? smarm__deque_pop_alone(&w->dq) :
+		smarm__deque_pop(&w->dq);
+}
+
 /* ---- events: timers, the inbox, the global queue ------------------------- */
 
 /* Move every actor whose deadline passed to the run queue. */
@@ -326,7 +357,7 @@ static inline smarm__actor *pick_local(smarm__worker *w)
 	if (__builtin_expect((tick & FAIR_MASK) == 0, 0)) {
 		/* Now and then the oldest first, so that nothing waits for
 		 * ever behind a stream of new work. */
-		a = smarm__runq_pop(&w->rq);
+		a = own_runq(w);
 		if (a == NULL && smarm__deque_maybe(&w->dq))
 			a = smarm__deque_steal(&w->dq);
 		if (a == NULL)
@@ -335,7 +366,7 @@ static inline smarm__actor *pick_local(smarm__worker *w)
 			return a;
 	}
 	if (w->nnext < RUNNEXT_MAX) {
-		a = runnext_take(&w->runnext);
+		a = own_runnext(w);
 		if (a) {
 			w->nnext++;
 			return a;
@@ -344,15 +375,13 @@ static inline smarm__actor *pick_local(smarm__worker *w)
 	w->nnext = 0;
 	if (__builtin_expect(w->pin_head != NULL, 0) && (tick & 1))
 		return pin_pop(w);
-	a = NULL;
-	if (smarm__deque_maybe(&w->dq))
-		a = smarm__deque_pop(&w->dq);
+	a = own_deque(w);
 	if (a == NULL)
-		a = smarm__runq_pop(&w->rq);
+		a = own_runq(w);
 	if (a == NULL)
 		a = pin_pop(w);
 	if (a == NULL)
-		a = runnext_take(&w->runnext);
+		a = own_runnext(w);
 	return a;
 }
 
@@ -1320,6 +1349,7 @@ int smarm__sched_run(struct smarm_runtime *rt, smarm_fn fn, void *arg,
 		w->pin_head = w->pin_tail = NULL;
 		w->budget = rt->cfg.preempt_budget;
 		w->spinning = 0;
+		w->alone = rt->nworkers == 1;
 		w->watch = NULL;
 		w->tick = w->nnext = 0;
 		smarm__runq_init(&w->rq);

@@ -64,6 +64,7 @@ typedef struct smarm__worker {
 	unsigned budget;              /* preemption budget of each actor */
 	unsigned id;
 	int spinning;                 /* counted in rt->nspinning */
+	int alone;                    /* the runtime's only worker */
 	uint64_t rng;                 /* victim order */
 	struct smarm__worker *watch;  /* a worker whose runnext looks stuck */
 	AO_t watch_switches;

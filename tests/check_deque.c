@@ -1145,6 +1145,45 @@ END_TEST
 
 /* ---- the suite ---------------------------------------------------------------- */
 
+/* The owner's pop for a deque nobody steals from (a runtime with one
+ * worker): the same LIFO as the racing pop, mixed with it and with the
+ * owner's own steals of the oldest, across the end of the ring. */
+START_TEST(test_pop_alone)
+{
+	smarm__deque d;
+	uint64_t stack[SIZE + 1], next = 1;
+	unsigned n = 0, lo = 0, round, i;
+
+	fresh(&d);
+	ck_assert_ptr_null(smarm__deque_pop_alone(&d));
+	for (round = 0; round < 60; round++) {
+		unsigned k = 1 + round * 11 % SIZE;
+
+		lo = n = 0;
+		for (i = 0; i < k; i++) {
+			ck_assert_int_eq(smarm__deque_push(&d, tok(next)), 0);
+			stack[n++] = next++;
+		}
+		/* The oldest goes by a steal now and then. */
+		if (k > 2)
+			ck_assert_ptr_eq(smarm__deque_steal(&d), tok(stack[lo++]));
+		while (n > lo) {
+			void *p = (n & 1) ? smarm__deque_pop(&d) :
+				smarm__deque_pop_alone(&d);
+
+			REQUIRE(p == tok(stack[n - 1]), "round %u: pop gave "
+				"%llu, expected %llu", round,
+				(unsigned long long)untok(p),
+				(unsigned long long)stack[n - 1]);
+			n--;
+		}
+		ck_assert_uint_eq(smarm__deque_len(&d), 0);
+		ck_assert_ptr_null(smarm__deque_pop_alone(&d));
+		ck_assert(!smarm__deque_maybe(&d));
+	}
+}
+END_TEST
+
 static Suite *deque_suite(void)
 {
 	Suite *s = suite_create("deque");
@@ -1153,6 +1192,7 @@ static Suite *deque_suite(void)
 	tc = tcase_add(s, "owner");
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_lifo);
+	tcase_add_test(tc, test_pop_alone);
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_len);
 

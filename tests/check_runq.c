@@ -831,6 +831,44 @@ END_TEST
 
 /* ---- the suite ---------------------------------------------------------------- */
 
+/* The owner's pop for a ring nobody steals from (a runtime with one
+ * worker): the same FIFO as the CAS pop, mixed with it, across the end of
+ * the ring, and empty at the end. */
+START_TEST(test_pop_alone)
+{
+	smarm__runq q;
+	uint64_t next_in = 1, next_out = 1;
+	int round;
+
+	fresh(&q);
+	ck_assert_ptr_null(smarm__runq_pop_alone(&q));
+	for (round = 0; round < 40; round++) {
+		int i, n = 1 + round * 7 % (int)SIZE;
+
+		for (i = 0; i < n; i++)
+			push_ok(&q, next_in++);
+		for (i = 0; i < n; i++) {
+			void *p = (i & 1) ? smarm__runq_pop(&q) :
+				smarm__runq_pop_alone(&q);
+
+			REQUIRE(p == tok(next_out), "round %d: pop gave %llu, "
+				"expected %llu", round,
+				(unsigned long long)untok(p),
+				(unsigned long long)next_out);
+			next_out++;
+		}
+		ck_assert_uint_eq(smarm__runq_len(&q), 0);
+		ck_assert_ptr_null(smarm__runq_pop_alone(&q));
+	}
+	/* Full, then drained by the lone pop alone. */
+	for (next_in = 1; next_in <= SIZE; next_in++)
+		push_ok(&q, next_in);
+	for (next_out = 1; next_out <= SIZE; next_out++)
+		ck_assert_ptr_eq(smarm__runq_pop_alone(&q), tok(next_out));
+	ck_assert_ptr_null(smarm__runq_pop_alone(&q));
+}
+END_TEST
+
 static Suite *runq_suite(void)
 {
 	Suite *s = suite_create("runq");
@@ -840,6 +878,7 @@ static Suite *runq_suite(void)
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_fifo);
 	tcase_add_test(tc, test_full);
+	tcase_add_test(tc, test_pop_alone);
 
 	tc = tcase_add(s, "steal");
 	tcase_add_test(tc, test_steal_half);
