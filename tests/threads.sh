@@ -19,10 +19,18 @@ if [ $# -eq 0 ]; then
 	exit 99
 fi
 
+# Suites that start no runtime (the queue suites) or fix their own worker
+# count (the stress suite) would only repeat themselves: they run once.
+counts=${SMARM_TEST_THREADS:-1 2}
+case ${1##*/} in
+check_runq | check_mpscq | check_deque | check_stress)
+	counts=${counts%% *} ;;
+esac
+
 status=0
 skipped=0
 runs=0
-for n in ${SMARM_TEST_THREADS:-1 2}; do
+for n in $counts; do
 	echo "threads=$n:"
 	SMARM_THREADS=$n "$@"
 	rc=$?
