@@ -27,6 +27,12 @@ static inline void smarm__lock_init(smarm__lock *l)
 	smarm__atomic_store_relaxed(&l->held, 0);
 }
 
+/* Take the lock if it is free: nonzero when taken. */
+static inline int smarm__lock_try(smarm__lock *l)
+{
+	return smarm__atomic_cas_full(&l->held, 0, 1);
+}
+
 static __attribute__((noinline)) void smarm__lock_wait(smarm__lock *l)
 {
 	unsigned spins = 0;
@@ -40,13 +46,13 @@ static __attribute__((noinline)) void smarm__lock_wait(smarm__lock *l)
 				sched_yield();
 			}
 		}
-	} while (!smarm__atomic_cas_full(&l->held, 0, 1));
+	} while (!smarm__lock_try(l));
 }
 
 /* Acquire: a full-barrier CAS, so the section cannot start early. */
 static inline void smarm__lock_take(smarm__lock *l)
 {
-	if (__builtin_expect(!smarm__atomic_cas_full(&l->held, 0, 1), 0))
+	if (__builtin_expect(!smarm__lock_try(l), 0))
 		smarm__lock_wait(l);
 }
 

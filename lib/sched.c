@@ -202,24 +202,25 @@ static inline smarm__actor *pin_pop(smarm__worker *w)
 }
 
 /* Put a (not pinned) in runnext; what was there goes to the deque,
- * where idle workers may steal it. */
-static inline void runnext_put(smarm__worker *w, smarm__actor *a)
+ * where idle workers may steal it.  Returns nonzero when something was
+ * displaced so: work another worker could take. */
+static inline int runnext_put(smarm__worker *w, smarm__actor *a)
 {
 	AO_t old = smarm__atomic_load_relaxed(&w->runnext);
 
 	if (old == 0) {
 		/* Only this thread fills the slot: a plain release store. */
 		smarm__atomic_store_release(&w->runnext, (AO_t)a);
-		return;
+		return 0;
 	}
 	/* Thieves may empty it meanwhile: swap by CAS. */
 	if (!smarm__atomic_cas_full(&w->runnext, old, (AO_t)a)) {
 		smarm__atomic_store_release(&w->runnext, (AO_t)a);
-		return;
+		return 0;
 	}
 	if (smarm__deque_push(&w->dq, (void *)old) != 0)
 		local_push(w, (smarm__actor *)old);
-	wake_one(w->rt);
+	return 1;
 }
 
 static inline smarm__actor *runnext_take(smarm__atomic *slot)
@@ -314,7 +315,7 @@ static __attribute__((noinline)) smarm__actor *global_take(smarm__worker *w)
 	smarm__mpscq_node *n;
 	size_t i, limit = 1 + (SMARM__RUNQ_SIZE - smarm__runq_len(&w->rq)) / 2;
 
-	if (!smarm__atomic_cas_full(&rt->inject_lock.held, 0, 1))
+	if (!smarm__lock_try(&rt->inject_lock))
 		return NULL;
 	for (i = 0; i < limit; i++) {
 		n = smarm__mpscq_pop(&rt->inject, &rt->inject_stub);
@@ -509,36 +510,34 @@ static void make_runnable(smarm__worker *w, smarm__actor *a)
 	else
 		smarm__atomic_fetch_add_full(&a->worker->rt->thread_wakeups, 1);
 	if (__builtin_expect(!a->timed && !a->pinned, 1)) {
-		if (w) {
-			/* Run it here, next: the locality that makes a
-			 * request and its reply cheap. */
-			runnext_put(w, a);
+		if (w == NULL) {
+			/* From a plain thread: the global queue, and a worker
+			 * to take it.  The push ends with a full barrier before
+			 * the look for sleepers (see the top of this file). */
+			global_push(a->worker->rt, a);
+			wake_one_slow(a->worker->rt);
 			return;
 		}
-		/* From a plain thread: the global queue, and a worker to
-		 * take it.  The push ends with a full barrier before the
-		 * look for sleepers (see the top of this file). */
-		global_push(a->worker->rt, a);
-		wake_one_slow(a->worker->rt);
+	} else if (w != a->worker) {
+		/* Its timer, or the actor itself, belongs to another worker:
+		 * through that worker's inbox.  The push ends with a full
+		 * barrier, so the look at `sleeping` comes after the actor is
+		 * visible; idle_sleep announces sleeping (full barrier)
+		 * before it looks at the inbox. */
+		home = a->worker;
+		smarm__mpscq_push(&home->inbox, &a->wake_link);
+		if (smarm__atomic_load_acquire(&home->sleeping) != 0)
+			rouse(home);
 		return;
+	} else if (a->timer_idx) {
+		smarm__timers_remove(&w->timers, a);
 	}
-	home = a->worker;
-	if (w == home) {
-		if (a->timer_idx)
-			smarm__timers_remove(&w->timers, a);
-		if (a->pinned)
-			local_push(w, a);
-		else
-			runnext_put(w, a);
-		return;
-	}
-	/* Its timer, or the actor itself, belongs to another worker: through
-	 * that worker's inbox.  The push ends with a full barrier, so the
-	 * look at `sleeping` comes after the actor is visible; idle_sleep
-	 * announces sleeping (full barrier) before it looks at the inbox. */
-	smarm__mpscq_push(&home->inbox, &a->wake_link);
-	if (smarm__atomic_load_acquire(&home->sleeping) != 0)
-		rouse(home);
+	/* Here, and next unless pinned: the locality that makes a request
+	 * and its reply cheap. */
+	if (a->pinned)
+		local_push(w, a);
+	else if (runnext_put(w, a))
+		wake_one(w->rt);
 }
 
 void smarm__wake(smarm__actor *a)
@@ -659,8 +658,8 @@ spawn(smarm__worker *w, smarm_fn fn, void *arg, size_t stack_size,
 		local_push(w, a);
 	} else {
 		runnext_put(w, a);
-		/* A worker with nothing to do may start it while the spawner
-		 * goes on. */
+		/* A worker with nothing to do may start it, or what it
+		 * displaced, while the spawner goes on. */
 		wake_one(rt);
 	}
 	return 0;
@@ -963,12 +962,19 @@ static uint64_t xorshift(uint64_t *x)
 	return *x;
 }
 
-/* Stop counting this worker as a spinner.  The last spinner to find work
- * wakes another, in case there is more. */
-static void stop_spinning(smarm__worker *w)
+/* Stop counting this worker as a spinner; nonzero when it was the last
+ * one. */
+static int unspin(smarm__worker *w)
 {
 	w->spinning = 0;
-	if (smarm__atomic_fetch_add_full(&w->rt->nspinning, (AO_t)-1) == 1)
+	return smarm__atomic_fetch_add_full(&w->rt->nspinning, (AO_t)-1) == 1;
+}
+
+/* A spinner found work.  The last one to do so wakes another, in case
+ * there is more. */
+static void stop_spinning(smarm__worker *w)
+{
+	if (unspin(w))
 		wake_one(w->rt);
 }
 
@@ -1175,10 +1181,8 @@ static int idle_sleep(smarm__worker *w)
 	seq = smarm__atomic_u32_load_acquire(&w->idle_seq);
 	smarm__atomic_store_full(&w->sleeping, 1);
 	smarm__atomic_fetch_add_full(&rt->nsleeping, 1);
-	if (w->spinning) {
-		w->spinning = 0;
-		smarm__atomic_fetch_add_full(&rt->nspinning, (AO_t)-1);
-	}
+	if (w->spinning)
+		unspin(w);
 	if (smarm__atomic_load_acquire(&rt->done) == RUN_GOING &&
 	    !work_for(w)) {
 		if (run_over(rt)) {
@@ -1241,10 +1245,8 @@ static void worker_loop(smarm__worker *w)
 		STAT_INC(w, switches);
 		smarm__ctx_switch(&w->sp, a->sp);
 	}
-	if (w->spinning) {
-		w->spinning = 0;
-		smarm__atomic_fetch_add_full(&w->rt->nspinning, (AO_t)-1);
-	}
+	if (w->spinning)
+		unspin(w);
 }
 
 static void *worker_thread(void *p)
