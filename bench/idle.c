@@ -13,6 +13,8 @@
  */
 #include <smarm.h>
 
+#include "benchutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,17 +77,16 @@ int main(int argc, char **argv)
 	smarm_runtime *rt;
 	uint64_t w0, w1, c0, c1;
 	double secs = 2.0;
-	int opt, err;
+	unsigned threads;
+	int err;
 
-	smarm_config_init(&cfg);
-	while ((opt = getopt(argc, argv, "t:")) != -1) {
-		if (opt != 't' || atoi(optarg) < 1) {
-			fprintf(stderr, "usage: %s [-t threads] [seconds]\n",
-				argv[0]);
-			return 1;
-		}
-		cfg.threads = (unsigned)atoi(optarg);
+	if (bench_opts(argc, argv, &threads) || argc - optind > 1) {
+		fprintf(stderr, "usage: %s [-t threads] [seconds]\n", argv[0]);
+		return 1;
 	}
+	smarm_config_init(&cfg);
+	if (threads)
+		cfg.threads = threads;
 	if (optind < argc)
 		secs = atof(argv[optind]);
 	if (secs <= 0 || secs > 3600) {

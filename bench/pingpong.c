@@ -16,6 +16,8 @@
  */
 #include <smarm.h>
 
+#include "benchutil.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -172,48 +174,19 @@ int main(int argc, char **argv)
 {
 	static struct bench b;
 	uint64_t total = DEFAULT_ROUNDTRIPS;
-	unsigned long threads = 0;	/* 0: as smarm_config_init() says */
 	smarm_config cfg;
-	smarm_runtime *rt;
-	void *reason;
-	char *end;
-	int c, err;
+	unsigned threads;
+	int err;
 
-	while ((c = getopt(argc, argv, "t:")) != -1) {
-		switch (c) {
-		case 't':
-			threads = strtoul(optarg, &end, 10);
-			if (*end || threads < 1 || threads > UINT_MAX) {
-				usage(argv[0]);
-				return 2;
-			}
-			break;
-		default:
-			usage(argv[0]);
-			return 2;
-		}
-	}
-	if (argc - optind > 1) {
+	if (bench_opts(argc, argv, &threads) || argc - optind > 1 ||
+	    (argc - optind == 1 &&
+	     bench_num(argv[optind], 1, UINT64_MAX, &total))) {
 		usage(argv[0]);
 		return 2;
 	}
-	if (argc - optind == 1) {
-		total = strtoull(argv[optind], &end, 10);
-		if (*end || total < 1) {
-			usage(argv[0]);
-			return 2;
-		}
-	}
-
 	smarm_config_init(&cfg);
 	if (threads)
-		cfg.threads = (unsigned)threads;
-	err = smarm_runtime_new(&rt, &cfg);
-	if (err) {
-		fprintf(stderr, "pingpong: smarm_runtime_new (threads=%u): %s\n",
-			cfg.threads, smarm_strerror(err));
-		return 1;
-	}
+		cfg.threads = threads;
 
 	b.n = total;
 	err = smarm_channel(&b.tx1, &b.rx1, sizeof(uint64_t));
@@ -227,26 +200,13 @@ int main(int argc, char **argv)
 	if (err) {
 		fprintf(stderr, "pingpong: smarm_channel: %s\n",
 			smarm_strerror(err));
-		smarm_runtime_free(rt);
 		return 1;
 	}
 
-	err = smarm_runtime_run(rt, root, &b, &reason);
-	smarm_runtime_free(rt);
+	err = bench_run("pingpong", &cfg, root, &b);
 	smarm_rx_close(b.rx1);
 	smarm_rx_close(b.rx2);
-	if (err == SMARM_EPANIC) {
-		fprintf(stderr, "pingpong: %s\n",
-			reason ? (char *)reason : "(no reason)");
-		free(reason);
-		return 1;
-	} else if (err) {
-		fprintf(stderr, "pingpong: smarm_runtime_run: %s\n",
-			smarm_strerror(err));
-		return 1;
-	}
-
-	if (b.failed)
+	if (err || b.failed)
 		return 1;
 	if (b.a_done != b.n || b.b_done != b.n || b.t1 < b.t0) {
 		fprintf(stderr, "pingpong: %" PRIu64 " round trips by A, %"

@@ -20,6 +20,8 @@
  */
 #include <smarm.h>
 
+#include "benchutil.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -178,49 +180,22 @@ static void usage(const char *prog)
 int main(int argc, char **argv)
 {
 	static struct bench b;
-	unsigned long threads = 0;	/* 0: as smarm_config_init() says */
-	uint64_t expected = PRIMES_BELOW_DEFAULT;
+	uint64_t expected = PRIMES_BELOW_DEFAULT, nchunks = DEFAULT_CHUNKS;
 	smarm_config cfg;
-	smarm_runtime *rt;
-	void *reason;
-	char *end;
-	int c, err;
+	unsigned threads;
+	int err;
 
 	b.limit = DEFAULT_LIMIT;
-	b.nchunks = DEFAULT_CHUNKS;
-	while ((c = getopt(argc, argv, "t:")) != -1) {
-		switch (c) {
-		case 't':
-			threads = strtoul(optarg, &end, 10);
-			if (*end || threads < 1 || threads > UINT_MAX) {
-				usage(argv[0]);
-				return 2;
-			}
-			break;
-		default:
-			usage(argv[0]);
-			return 2;
-		}
-	}
-	if (argc - optind > 2) {
+	/* The numbers counted, and the limit, fit in uint32_t. */
+	if (bench_opts(argc, argv, &threads) || argc - optind > 2 ||
+	    (argc - optind >= 1 &&
+	     bench_num(argv[optind], 1, UINT32_MAX, &b.limit)) ||
+	    (argc - optind == 2 &&
+	     bench_num(argv[optind + 1], 1, UINT32_MAX, &nchunks))) {
 		usage(argv[0]);
 		return 2;
 	}
-	if (argc - optind >= 1) {
-		b.limit = strtoull(argv[optind], &end, 10);
-		/* The numbers counted, and the limit, fit in uint32_t. */
-		if (*end || b.limit < 1 || b.limit > UINT32_MAX) {
-			usage(argv[0]);
-			return 2;
-		}
-	}
-	if (argc - optind == 2) {
-		b.nchunks = strtoul(argv[optind + 1], &end, 10);
-		if (*end || b.nchunks < 1 || b.nchunks > UINT32_MAX) {
-			usage(argv[0]);
-			return 2;
-		}
-	}
+	b.nchunks = (unsigned long)nchunks;
 	if (b.limit != DEFAULT_LIMIT) {
 		err = sieve_count(b.limit, &expected);
 		if (err) {
@@ -237,27 +212,11 @@ int main(int argc, char **argv)
 
 	smarm_config_init(&cfg);
 	if (threads)
-		cfg.threads = (unsigned)threads;
-	err = smarm_runtime_new(&rt, &cfg);
-	if (err) {
-		fprintf(stderr, "primes: smarm_runtime_new (threads=%u): %s\n",
-			cfg.threads, smarm_strerror(err));
-		free(b.chunks);
-		return 1;
-	}
-	err = smarm_runtime_run(rt, root, &b, &reason);
-	smarm_runtime_free(rt);
+		cfg.threads = threads;
+	err = bench_run("primes", &cfg, root, &b);
 	free(b.chunks);
-	if (err == SMARM_EPANIC) {
-		fprintf(stderr, "primes: %s\n",
-			reason ? (char *)reason : "(no reason)");
-		free(reason);
+	if (err)
 		return 1;
-	} else if (err) {
-		fprintf(stderr, "primes: smarm_runtime_run: %s\n",
-			smarm_strerror(err));
-		return 1;
-	}
 
 	if (b.counts != b.nchunks || b.primes != expected || b.t1 < b.t0) {
 		fprintf(stderr, "primes: %lu counts of %lu received, adding up "

@@ -24,6 +24,8 @@
  */
 #include <smarm.h>
 
+#include "benchutil.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -263,82 +265,38 @@ static void usage(const char *prog)
 int main(int argc, char **argv)
 {
 	static struct bench b;
-	unsigned long threads = 0;	/* 0: as smarm_config_init() says */
+	uint64_t n = DEFAULT_ACTORS;
 	smarm_config cfg;
-	smarm_runtime *rt;
-	void *reason;
-	char *end;
-	int c, err;
+	unsigned threads;
+	int err;
 
-	b.n = DEFAULT_ACTORS;
 	b.hops = DEFAULT_HOPS;
-	while ((c = getopt(argc, argv, "t:")) != -1) {
-		switch (c) {
-		case 't':
-			threads = strtoul(optarg, &end, 10);
-			if (*end || threads < 1 || threads > UINT_MAX) {
-				usage(argv[0]);
-				return 2;
-			}
-			break;
-		default:
-			usage(argv[0]);
-			return 2;
-		}
-	}
-	if (argc - optind > 2) {
+	if (bench_opts(argc, argv, &threads) || argc - optind > 2 ||
+	    (argc - optind >= 1 &&
+	     bench_num(argv[optind], 1, UINT32_MAX, &n)) ||
+	    (argc - optind == 2 &&
+	     bench_num(argv[optind + 1], 1, UINT64_MAX, &b.hops))) {
 		usage(argv[0]);
 		return 2;
 	}
-	if (argc - optind >= 1) {
-		b.n = strtoul(argv[optind], &end, 10);
-		if (*end || b.n < 1 || b.n > UINT32_MAX) {
-			usage(argv[0]);
-			return 2;
-		}
-	}
-	if (argc - optind == 2) {
-		b.hops = strtoull(argv[optind + 1], &end, 10);
-		if (*end || b.hops < 1) {
-			usage(argv[0]);
-			return 2;
-		}
-	}
+	b.n = (unsigned long)n;
 
 	b.m = calloc(b.n, sizeof(*b.m));
 	b.pid = calloc(b.n, sizeof(*b.pid));
 	if (!b.m || !b.pid) {
 		fprintf(stderr, "ring: out of memory\n");
+		free(b.m);
+		free(b.pid);
 		return 1;
 	}
 
 	smarm_config_init(&cfg);
 	if (threads)
-		cfg.threads = (unsigned)threads;
-	err = smarm_runtime_new(&rt, &cfg);
-	if (err) {
-		fprintf(stderr, "ring: smarm_runtime_new (threads=%u): %s\n",
-			cfg.threads, smarm_strerror(err));
-		free(b.m);
-		free(b.pid);
-		return 1;
-	}
-	err = smarm_runtime_run(rt, root, &b, &reason);
-	smarm_runtime_free(rt);
+		cfg.threads = threads;
+	err = bench_run("ring", &cfg, root, &b);
 	free(b.m);
 	free(b.pid);
-	if (err == SMARM_EPANIC) {
-		fprintf(stderr, "ring: %s\n",
-			reason ? (char *)reason : "(no reason)");
-		free(reason);
-		return 1;
-	} else if (err) {
-		fprintf(stderr, "ring: smarm_runtime_run: %s\n",
-			smarm_strerror(err));
-		return 1;
-	}
-
-	if (b.failed)
+	if (err || b.failed)
 		return 1;
 	if (b.done != b.hops || b.token != b.hops || b.t1 < b.t0) {
 		fprintf(stderr, "ring: %" PRIu64 " hops made, token came back "

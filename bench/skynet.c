@@ -40,6 +40,8 @@
  */
 #include <smarm.h>
 
+#include "benchutil.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -241,75 +243,36 @@ static void usage(const char *prog)
 int main(int argc, char **argv)
 {
 	static struct bench b;
-	unsigned long threads = 0;	/* 0: as smarm_config_init() says */
-	uint64_t p;
+	uint64_t p, rounds = DEFAULT_ROUNDS;
 	smarm_config cfg;
-	smarm_runtime *rt;
-	void *reason;
-	char *end;
-	int c, err;
+	unsigned threads;
 
 	b.leaves = DEFAULT_LEAVES;
-	b.rounds = DEFAULT_ROUNDS;
-	while ((c = getopt(argc, argv, "t:")) != -1) {
-		switch (c) {
-		case 't':
-			threads = strtoul(optarg, &end, 10);
-			if (*end || threads < 1 || threads > UINT_MAX) {
-				usage(argv[0]);
-				return 2;
-			}
-			break;
-		default:
-			usage(argv[0]);
-			return 2;
-		}
-	}
-	if (argc - optind > 2) {
+	if (bench_opts(argc, argv, &threads) || argc - optind > 2 ||
+	    (argc - optind >= 1 &&
+	     bench_num(argv[optind], 1, UINT64_MAX, &b.leaves)) ||
+	    (argc - optind == 2 &&
+	     bench_num(argv[optind + 1], 0, ULONG_MAX, &rounds))) {
 		usage(argv[0]);
 		return 2;
 	}
-	if (argc - optind >= 1) {
-		b.leaves = strtoull(argv[optind], &end, 10);
-		/* Up to 10^9 leaves, so that the sum fits in 64 bits. */
-		for (p = 1; p < b.leaves && p < 1000000000ull; p *= FANOUT)
-			;
-		if (*end || b.leaves != p) {
-			usage(argv[0]);
-			return 2;
-		}
+	/* A power of the fan-out, up to 10^9 leaves, so that the sum fits in
+	 * 64 bits. */
+	for (p = 1; p < b.leaves && p < 1000000000ull; p *= FANOUT)
+		;
+	if (b.leaves != p) {
+		usage(argv[0]);
+		return 2;
 	}
-	if (argc - optind == 2) {
-		b.rounds = strtoul(argv[optind + 1], &end, 10);
-		if (*end || !*argv[optind + 1]) {
-			usage(argv[0]);
-			return 2;
-		}
-	}
+	b.rounds = (unsigned long)rounds;
 	b.expected = b.leaves * (b.leaves - 1) / 2;
 
 	smarm_config_init(&cfg);
 	if (threads)
-		cfg.threads = (unsigned)threads;
+		cfg.threads = threads;
 	cfg.stack_size = STACK_SIZE;
-	err = smarm_runtime_new(&rt, &cfg);
-	if (err) {
-		fprintf(stderr, "skynet: smarm_runtime_new (threads=%u): %s\n",
-			cfg.threads, smarm_strerror(err));
+	if (bench_run("skynet", &cfg, root, &b))
 		return 1;
-	}
-	err = smarm_runtime_run(rt, root, &b, &reason);
-	smarm_runtime_free(rt);
-	if (err == SMARM_EPANIC) {
-		fprintf(stderr, "skynet: %s\n",
-			reason ? (char *)reason : "(no reason)");
-		free(reason);
-		return 1;
-	} else if (err) {
-		fprintf(stderr, "skynet: smarm_runtime_run: %s\n",
-			smarm_strerror(err));
-		return 1;
-	}
 
 	if (b.trees != b.rounds + 1 || b.sum != b.expected) {
 		fprintf(stderr, "skynet: %lu trees of %lu summed right, the "

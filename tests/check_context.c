@@ -17,14 +17,7 @@
 
 #include "context.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define HAVE_VG 1
-#endif
-#endif
 #ifndef HAVE_VG
-#define RUNNING_ON_VALGRIND 0
 #define VALGRIND_STACK_REGISTER(lo, hi) 0
 #define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
 #endif

@@ -25,40 +25,11 @@
 
 #include "deque.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
-#define HAVE_VG 1
-#endif
-#endif
-#ifndef HAVE_VG
-#define RUNNING_ON_VALGRIND 0
-#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
-#endif
 
 #define SIZE SMARM__DEQUE_SIZE
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* An assertion for hot loops: Check's own ck_assert_* record every passing
- * assertion (a write to the runner, a system call each), which would
- * dominate the loops here; this one costs nothing until it fails. */
-#define REQUIRE(cond, ...)                      \
-	do {                                    \
-		if (!(cond))                    \
-			ck_abort_msg(__VA_ARGS__); \
-	} while (0)
-
-/* Elements are tokens 1, 2, 3, ... (never 0: NULL means "empty"). */
-static void *tok(uint64_t x)
-{
-	return (void *)(uintptr_t)x;
-}
-
-static uint64_t untok(void *p)
-{
-	return (uint64_t)(uintptr_t)p;
-}
 
 static AO_t top_of(const smarm__deque *d)
 {
@@ -119,7 +90,7 @@ static void dpush(smarm__deque *d, model *m, uint64_t x)
 {
 	int rc = smarm__deque_push(d, tok(x)), want = m_len(m) < SIZE ? 0 : -1;
 
-	REQUIRE(rc == want, "push of %llu with %llu in returned %d, not %d",
+	REQUIRE_MSG(rc == want, "push of %llu with %llu in returned %d, not %d",
 		(unsigned long long)x, (unsigned long long)m_len(m), rc,
 		want);
 	if (rc == 0)
@@ -132,7 +103,7 @@ static void dpop(smarm__deque *d, model *m)
 	uint64_t want = m_len(m) ? m->v[(m->hi - 1) % MODEL] : 0;
 	void *p = smarm__deque_pop(d);
 
-	REQUIRE(p == tok(want), "pop with %llu in gave %llu, expected %llu",
+	REQUIRE_MSG(p == tok(want), "pop with %llu in gave %llu, expected %llu",
 		(unsigned long long)m_len(m), (unsigned long long)untok(p),
 		(unsigned long long)want);
 	if (want)
@@ -145,7 +116,7 @@ static void dsteal(smarm__deque *d, model *m)
 	uint64_t want = m_len(m) ? m->v[m->lo % MODEL] : 0;
 	void *p = smarm__deque_steal(d);
 
-	REQUIRE(p == tok(want), "steal with %llu in gave %llu, expected %llu",
+	REQUIRE_MSG(p == tok(want), "steal with %llu in gave %llu, expected %llu",
 		(unsigned long long)m_len(m), (unsigned long long)untok(p),
 		(unsigned long long)want);
 	if (want)
@@ -158,10 +129,10 @@ static void dcheck(const smarm__deque *d, const model *m, AO_t *top)
 	size_t n = smarm__deque_len(d);
 	int maybe = smarm__deque_maybe(d);
 
-	REQUIRE(n == m_len(m), "len %zu, expected %llu", n,
+	REQUIRE_MSG(n == m_len(m), "len %zu, expected %llu", n,
 		(unsigned long long)m_len(m));
-	REQUIRE(!maybe == !n, "maybe %d with %zu in", maybe, n);
-	REQUIRE(smarm__deque_diff(top_of(d), *top) >= 0,
+	REQUIRE_MSG(!maybe == !n, "maybe %d with %zu in", maybe, n);
+	REQUIRE_MSG(smarm__deque_diff(top_of(d), *top) >= 0,
 		"top went back from %llu to %llu", (unsigned long long)*top,
 		(unsigned long long)top_of(d));
 	*top = top_of(d);
@@ -860,7 +831,7 @@ static void owner_push(stress *st, owner *o, uint64_t x)
 	st->count[x] = 1;
 	o->pushed = x;
 	if (smarm__deque_push(&st->d, tok(x)) != 0) {
-		REQUIRE(o->n >= SIZE,
+		REQUIRE_MSG(o->n >= SIZE,
 			"push of %llu failed with at most %llu in",
 			(unsigned long long)x, (unsigned long long)o->n);
 		o->overflowed++;
@@ -881,13 +852,13 @@ static void *owner_pop(stress *st, owner *o, int permitted)
 	uint64_t y = untok(p), want = o->n ? o->s[(o->n - 1) % MODEL] : 0;
 
 	if (p == NULL) {
-		REQUIRE(!permitted,
+		REQUIRE_MSG(!permitted,
 			"pop with a permit found nothing (stack top %llu, "
 			"height %llu)",
 			(unsigned long long)want, (unsigned long long)o->n);
 		/* Empty during the pop; since then only this thread could
 		 * have added. */
-		REQUIRE(smarm__deque_len(&st->d) == 0,
+		REQUIRE_MSG(smarm__deque_len(&st->d) == 0,
 			"pop found the deque empty, len then %zu",
 			smarm__deque_len(&st->d));
 		o->empty_pops++;
@@ -896,9 +867,9 @@ static void *owner_pop(stress *st, owner *o, int permitted)
 		o->n = 0;
 		return NULL;
 	}
-	REQUIRE(maybe, "pop gave %llu after maybe() said empty",
+	REQUIRE_MSG(maybe, "pop gave %llu after maybe() said empty",
 		(unsigned long long)y);
-	REQUIRE(y == want,
+	REQUIRE_MSG(y == want,
 		"owner popped %llu, the newest it pushed and did not pop is "
 		"%llu (height %llu)",
 		(unsigned long long)y, (unsigned long long)want,
@@ -917,14 +888,14 @@ static void owner_steal(stress *st, owner *o)
 	uint64_t y = untok(p), newest = o->n ? o->s[(o->n - 1) % MODEL] : 0;
 
 	if (p == NULL) {
-		REQUIRE(smarm__deque_len(&st->d) == 0,
+		REQUIRE_MSG(smarm__deque_len(&st->d) == 0,
 			"the owner's steal found the deque empty, len then "
 			"%zu",
 			smarm__deque_len(&st->d));
 		o->n = 0;
 		return;
 	}
-	REQUIRE(y > o->last_steal && y <= newest,
+	REQUIRE_MSG(y > o->last_steal && y <= newest,
 		"the owner stole %llu after stealing %llu, newest %llu",
 		(unsigned long long)y, (unsigned long long)o->last_steal,
 		(unsigned long long)newest);
@@ -1014,7 +985,7 @@ static void stress_run(unsigned nthieves, int mode, unsigned owork,
 			owner_steal(st, o);
 		/* From the owner, len never exceeds SIZE: bottom is its
 		 * own, and top only grows. */
-		REQUIRE(smarm__deque_len(&st->d) <= SIZE, "len %zu > %u",
+		REQUIRE_MSG(smarm__deque_len(&st->d) <= SIZE, "len %zu > %u",
 			smarm__deque_len(&st->d), SIZE);
 		if (++rounds % 256 == 0 && now_ms() >= deadline)
 			break;
@@ -1171,7 +1142,7 @@ START_TEST(test_pop_alone)
 			void *p = (n & 1) ? smarm__deque_pop(&d) :
 				smarm__deque_pop_alone(&d);
 
-			REQUIRE(p == tok(stack[n - 1]), "round %u: pop gave "
+			REQUIRE_MSG(p == tok(stack[n - 1]), "round %u: pop gave "
 				"%llu, expected %llu", round,
 				(unsigned long long)untok(p),
 				(unsigned long long)stack[n - 1]);

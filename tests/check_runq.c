@@ -18,16 +18,6 @@
 
 #include "runq.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
-#define HAVE_VG 1
-#endif
-#endif
-#ifndef HAVE_VG
-#define RUNNING_ON_VALGRIND 0
-#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
-#endif
 
 #define SIZE SMARM__RUNQ_SIZE
 #define HALF (SMARM__RUNQ_SIZE / 2)
@@ -38,25 +28,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* An assertion for hot loops: Check's own ck_assert_* record every passing
- * assertion (a write to the runner, a system call each), which would
- * dominate the loops here; this one costs nothing until it fails. */
-#define REQUIRE(cond, ...)                      \
-	do {                                    \
-		if (!(cond))                    \
-			ck_abort_msg(__VA_ARGS__); \
-	} while (0)
-
-/* Elements are tokens 1, 2, 3, ... (never 0: NULL means "empty"). */
-static void *tok(uint64_t x)
-{
-	return (void *)(uintptr_t)x;
-}
-
-static uint64_t untok(void *p)
-{
-	return (uint64_t)(uintptr_t)p;
-}
 
 /* A ring in garbage-filled memory, then initialised: init must not rely on
  * zeroed memory.  Under valgrind the memory is marked undefined instead, so
@@ -94,7 +65,7 @@ static int buf_guard_ok(const stealbuf *b)
 
 static void push_ok(smarm__runq *q, uint64_t x)
 {
-	REQUIRE(smarm__runq_push(q, tok(x)) == 0,
+	REQUIRE_MSG(smarm__runq_push(q, tok(x)) == 0,
 		"push of %llu failed with %zu elements in",
 		(unsigned long long)x, smarm__runq_len(q));
 }
@@ -103,7 +74,7 @@ static void pop_is(smarm__runq *q, uint64_t want)
 {
 	void *p = smarm__runq_pop(q);
 
-	REQUIRE(p == tok(want), "pop gave %llu, expected %llu",
+	REQUIRE_MSG(p == tok(want), "pop gave %llu, expected %llu",
 		(unsigned long long)untok(p), (unsigned long long)want);
 }
 
@@ -376,7 +347,7 @@ START_TEST(test_wrap)
 		if (v < 8) {
 			int rc = smarm__runq_push(&q, tok(hi));
 
-			REQUIRE(rc == (hi - lo < SIZE ? 0 : -1),
+			REQUIRE_MSG(rc == (hi - lo < SIZE ? 0 : -1),
 				"op %llu: push with %llu in returned %d",
 				(unsigned long long)i,
 				(unsigned long long)(hi - lo), rc);
@@ -385,7 +356,7 @@ START_TEST(test_wrap)
 		} else if (v < 14) {
 			void *p = smarm__runq_pop(&q);
 
-			REQUIRE(p == (lo < hi ? tok(lo) : NULL),
+			REQUIRE_MSG(p == (lo < hi ? tok(lo) : NULL),
 				"op %llu: pop with %llu in gave %llu",
 				(unsigned long long)i,
 				(unsigned long long)(hi - lo),
@@ -397,21 +368,21 @@ START_TEST(test_wrap)
 
 			buf_reset(&b);
 			got = smarm__runq_steal(&q, b.v);
-			REQUIRE(got == (hi - lo) - (hi - lo) / 2,
+			REQUIRE_MSG(got == (hi - lo) - (hi - lo) / 2,
 				"op %llu: steal with %llu in took %zu",
 				(unsigned long long)i,
 				(unsigned long long)(hi - lo), got);
-			REQUIRE(buf_guard_ok(&b), "steal wrote past out[%u]",
+			REQUIRE_MSG(buf_guard_ok(&b), "steal wrote past out[%u]",
 				HALF - 1);
 			for (k = 0; k < got; k++)
-				REQUIRE(b.v[k] == tok(lo + k),
+				REQUIRE_MSG(b.v[k] == tok(lo + k),
 					"op %llu: out[%zu] is %llu, expected "
 					"%llu", (unsigned long long)i, k,
 					(unsigned long long)untok(b.v[k]),
 					(unsigned long long)(lo + k));
 			lo += got;
 		}
-		REQUIRE(smarm__runq_len(&q) == hi - lo,
+		REQUIRE_MSG(smarm__runq_len(&q) == hi - lo,
 			"op %llu: len %zu, expected %llu",
 			(unsigned long long)i, smarm__runq_len(&q),
 			(unsigned long long)(hi - lo));
@@ -676,12 +647,12 @@ static void *owner_pop(stress *st, uint64_t *last_pop, uint64_t *popped)
 	if (p == NULL) {
 		/* The ring was empty during the pop; since then only this
 		 * thread could have added to it. */
-		REQUIRE(smarm__runq_len(&st->q) == 0,
+		REQUIRE_MSG(smarm__runq_len(&st->q) == 0,
 			"pop found the ring empty, len then %zu",
 			smarm__runq_len(&st->q));
 		return NULL;
 	}
-	REQUIRE(y > *last_pop && y <= st->ntokens,
+	REQUIRE_MSG(y > *last_pop && y <= st->ntokens,
 		"owner popped %llu after %llu", (unsigned long long)y,
 		(unsigned long long)*last_pop);
 	*last_pop = y;
@@ -742,7 +713,7 @@ static void stress_run(unsigned nthieves, unsigned k, unsigned owork,
 			sched_yield();
 		/* From the owner, len never exceeds SIZE: tail is its
 		 * own, and head only grows. */
-		REQUIRE(smarm__runq_len(&st->q) <= SIZE, "len %zu > %u",
+		REQUIRE_MSG(smarm__runq_len(&st->q) <= SIZE, "len %zu > %u",
 			smarm__runq_len(&st->q), SIZE);
 		if (k != 0 && x % k == 0)
 			owner_pop(st, &last_pop, &popped);
@@ -851,7 +822,7 @@ START_TEST(test_pop_alone)
 			void *p = (i & 1) ? smarm__runq_pop(&q) :
 				smarm__runq_pop_alone(&q);
 
-			REQUIRE(p == tok(next_out), "round %d: pop gave %llu, "
+			REQUIRE_MSG(p == tok(next_out), "round %d: pop gave %llu, "
 				"expected %llu", round,
 				(unsigned long long)untok(p),
 				(unsigned long long)next_out);

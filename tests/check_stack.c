@@ -19,16 +19,6 @@
 #include "sched.h"
 #include "stack.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define HAVE_VG 1
-#endif
-#endif
-#ifndef HAVE_VG
-#define RUNNING_ON_VALGRIND 0
-#endif
-
 #define PAGE 4096u
 #define KIB 1024u
 #define MIB (1024u * 1024u)

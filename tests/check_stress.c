@@ -53,16 +53,6 @@
 #include <pthread.h>
 #include <time.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define HAVE_VG 1
-#endif
-#endif
-#ifndef HAVE_VG
-#define RUNNING_ON_VALGRIND 0
-#endif
-
 /* Worker threads of every runtime here. */
 #define WORKERS 2
 

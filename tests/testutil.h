@@ -28,6 +28,40 @@
 #include <string.h>
 #include <unistd.h>
 
+/* valgrind's client requests where the headers are installed; harmless
+ * stand-ins elsewhere. */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define HAVE_VG 1
+#endif
+#endif
+#ifndef HAVE_VG
+#define RUNNING_ON_VALGRIND 0
+#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
+/* An assertion for hot loops: Check's own ck_assert_* record every passing
+ * assertion (a write to the runner, a system call each), which would
+ * dominate such loops; this one costs nothing until it fails. */
+#define REQUIRE_MSG(cond, ...)                  \
+	do {                                    \
+		if (!(cond))                    \
+			ck_abort_msg(__VA_ARGS__); \
+	} while (0)
+
+/* Queue elements in the queue suites: tokens 1, 2, 3, ... (never 0: NULL
+ * means "empty"). */
+static inline void *tok(uint64_t x)
+{
+	return (void *)(uintptr_t)x;
+}
+
+static inline uint64_t untok(void *p)
+{
+	return (uint64_t)(uintptr_t)p;
+}
+
 /* One millisecond in nanoseconds, smarm's unit of time. */
 #define MS (1000ull * 1000ull)
 
