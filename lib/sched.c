@@ -1240,6 +1240,11 @@ static void worker_loop(smarm__worker *w)
 					break;
 				continue;
 			}
+		} else if (__builtin_expect(w->spinning, 0)) {
+			/* Woken to look for work, it found some of its own
+			 * (a timer, its inbox): it no longer looks, and
+			 * others must not count on it to. */
+			stop_spinning(w);
 		}
 		w->current = a;
 		STAT_INC(w, switches);

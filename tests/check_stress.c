@@ -12,6 +12,11 @@
  *  - timers:    1,000 actors sleep, and join each other with timeouts;
  *               sleeps last at least what was asked, joins time out while
  *               they must and succeed once they can.
+ *  - spinners:  actors sleeping and yielding on both workers, so that
+ *               workers sleep, get woken to look for work and find some of
+ *               their own: whenever an actor runs, its worker is not
+ *               counted among those looking for work (or the other would
+ *               not be woken for new work, and would stop stealing).
  *  - spawn:     a tree of 100,000 actors, each joined by its parent, sums
  *               checked, grown twice in one runtime (cached stacks, recycled
  *               pid slots).  Much of a tree may be alive at once: a
@@ -52,6 +57,8 @@
 
 #include <pthread.h>
 #include <time.h>
+
+#include "sched.h"
 
 /* Worker threads of every runtime here. */
 #define WORKERS 2
@@ -699,6 +706,67 @@ START_TEST(test_timers_many)
 }
 END_TEST
 
+/* ---- spinners: a worker that runs an actor is not looking for work ------ */
+
+#define SPIN_ROUNDS 40
+#define SPIN_ACTORS 16
+#define SPIN_STEPS 100
+
+/* A worker wakes up as a spinner when another hands it work; if it then
+ * runs an actor of its own (a timer expired meanwhile), it must stop
+ * counting as one. */
+static void spin_check(void)
+{
+	smarm__worker *w = smarm__worker_self();
+
+	if (w->spinning)
+		ck_abort_msg("worker %u runs an actor while counted as "
+			     "looking for work",
+			     w->id);
+}
+
+static void *spin_child(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < SPIN_STEPS; i++) {
+		spin_check();
+		if (i % 10 == 0)
+			HOT_EQ(smarm_sleep(MS), 0);
+		else
+			HOT_EQ(smarm_yield(), 0);
+	}
+	spin_check();
+	return NULL;
+}
+
+static void *spin_root(void *arg)
+{
+	uint32_t rounds = scaled(SPIN_ROUNDS), r;
+	smarm_pid pids[SPIN_ACTORS];
+	int i;
+
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < SPIN_ACTORS; i++)
+			spawn_ok(&pids[i], spin_child, NULL);
+		for (i = 0; i < SPIN_ACTORS; i++) {
+			join_ok(pids[i]);
+			spin_check();
+		}
+	}
+	return arg;
+}
+
+/* At scale 1, 40 rounds of 16 actors that sleep 1 ms every tenth step and
+ * yield at the others. */
+START_TEST(test_spinners)
+{
+	run_workers(spin_root, "spinners",
+		    1 + (uint64_t)scaled(SPIN_ROUNDS) * SPIN_ACTORS, 0);
+}
+END_TEST
+
 /* ---- spawn: a tree of 100,000 actors ------------------------------------- */
 
 #define TREE_NODES 100000
@@ -807,6 +875,9 @@ static Suite *stress_suite(void)
 
 	tc = tcase_add(s, "timers");
 	tcase_add_test(tc, test_timers_many);
+
+	tc = tcase_add(s, "spinners");
+	tcase_add_test(tc, test_spinners);
 
 	tc = tcase_add(s, "spawn");
 	tcase_add_test(tc, test_spawn_tree);
