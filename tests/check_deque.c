@@ -691,6 +691,7 @@ typedef struct {
 	unsigned char *count; /* [1..ntokens]: 1 once pushed, +1 each take */
 	long permits;	      /* __atomic: steals and pops that must succeed */
 	int stop;	      /* __atomic */
+	long thefts;	      /* __atomic: steals by the thieves so far */
 	pthread_barrier_t start;
 } stress;
 
@@ -817,6 +818,7 @@ static void *thief_main(void *arg)
 			     (unsigned long long)t->last);
 		t->last = x;
 		t->stolen++;
+		__atomic_fetch_add(&st->thefts, 1, __ATOMIC_RELAXED);
 		take(st->count, x);
 		spin(st->twork);
 	}
@@ -906,6 +908,11 @@ static void owner_steal(stress *st, owner *o)
 	take(st->count, y);
 }
 
+static size_t deque_left(void *d)
+{
+	return smarm__deque_len(d);
+}
+
 static void stress_run(unsigned nthieves, int mode, unsigned owork,
 		       unsigned twork, int permits_mode)
 {
@@ -928,6 +935,7 @@ static void stress_run(unsigned nthieves, int mode, unsigned owork,
 	st->permits_mode = permits_mode;
 	st->permits = 0;
 	st->stop = 0;
+	st->thefts = 0;
 	st->count = calloc(st->ntokens + 1, 1);
 	ck_assert_ptr_nonnull(st->count);
 	o = calloc(1, sizeof(*o));
@@ -947,7 +955,8 @@ static void stress_run(unsigned nthieves, int mode, unsigned owork,
 	deadline = now_ms() +
 		   (RUNNING_ON_VALGRIND ? STRESS_MS_VG : STRESS_MS);
 	x = 0;
-	while (x < st->ntokens) {
+	/* The last token is kept for the end (below). */
+	while (x < st->ntokens - 1) {
 		unsigned np, nq;
 
 		switch (mode) {
@@ -963,7 +972,7 @@ static void stress_run(unsigned nthieves, int mode, unsigned owork,
 			np = 1 + (unsigned)(rng() % 32);
 			nq = (unsigned)(rng() % 5);
 		}
-		for (i = 0; i < np && x < st->ntokens; i++) {
+		for (i = 0; i < np && x < st->ntokens - 1; i++) {
 			owner_push(st, o, ++x);
 			if (owork)
 				spin((unsigned)(rng() % (owork + 1)));
@@ -999,6 +1008,9 @@ static void stress_run(unsigned nthieves, int mode, unsigned owork,
 						 __ATOMIC_RELAXED),
 				 0);
 	} else {
+		/* The last token, for the thieves (see wait_thieves). */
+		owner_push(st, o, ++x);
+		wait_thieves(&st->thefts, deque_left, &st->d);
 		while (owner_pop(st, o, 0) != NULL)
 			;
 		__atomic_store_n(&st->stop, 1, __ATOMIC_RELEASE);

@@ -497,6 +497,7 @@ typedef struct {
 	unsigned twork;	      /* a thief's spins after each steal */
 	unsigned char *count; /* [1..ntokens]: 1 once pushed, +1 each take */
 	int stop;	      /* __atomic */
+	long thefts;	      /* __atomic: steals by the thieves so far */
 	pthread_barrier_t start;
 } stress;
 
@@ -630,6 +631,7 @@ static void *thief_main(void *arg)
 		}
 		t->stolen += n;
 		t->batches++;
+		__atomic_fetch_add(&st->thefts, 1, __ATOMIC_RELAXED);
 		madvise(b.area, b.page, MADV_DONTNEED);
 		spin(st->twork);
 	}
@@ -661,6 +663,11 @@ static void *owner_pop(stress *st, uint64_t *last_pop, uint64_t *popped)
 	return p;
 }
 
+static size_t runq_left(void *q)
+{
+	return smarm__runq_len(q);
+}
+
 static void stress_run(unsigned nthieves, unsigned k, unsigned owork,
 		       unsigned twork)
 {
@@ -682,6 +689,7 @@ static void stress_run(unsigned nthieves, unsigned k, unsigned owork,
 	st->owork = owork;
 	st->twork = twork;
 	st->stop = 0;
+	st->thefts = 0;
 	st->count = calloc(st->ntokens + 1, 1);
 	ck_assert_ptr_nonnull(st->count);
 	ck_assert_int_eq(pthread_barrier_init(&st->start, NULL, nthieves + 1),
@@ -697,7 +705,8 @@ static void stress_run(unsigned nthieves, unsigned k, unsigned owork,
 
 	deadline = now_ms() +
 		   (RUNNING_ON_VALGRIND ? STRESS_MS_VG : STRESS_MS);
-	for (x = 1; x <= st->ntokens; x++) {
+	/* The last token is kept for the end. */
+	for (x = 1; x < st->ntokens; x++) {
 		/* The token's "contents", written plainly: a taker's
 		 * update of them must come after (ThreadSanitizer reports
 		 * a race if the ring does not order them). */
@@ -717,10 +726,19 @@ static void stress_run(unsigned nthieves, unsigned k, unsigned owork,
 			smarm__runq_len(&st->q), SIZE);
 		if (k != 0 && x % k == 0)
 			owner_pop(st, &last_pop, &popped);
-		if (x % 1024 == 0 && now_ms() >= deadline)
+		if (x % 1024 == 0 && now_ms() >= deadline) {
+			x++;
 			break;
+		}
 	}
-	pushed = x <= st->ntokens ? x : st->ntokens;
+	/* One more token, for the thieves (see wait_thieves). */
+	st->count[x] = 1;
+	if (smarm__runq_push(&st->q, tok(x)) != 0) {
+		overflowed++;
+		take(st->count, x);
+	}
+	pushed = x;
+	wait_thieves(&st->thefts, runq_left, &st->q);
 	while (owner_pop(st, &last_pop, &popped) != NULL)
 		;
 	__atomic_store_n(&st->stop, 1, __ATOMIC_RELEASE);

@@ -62,6 +62,28 @@ static inline uint64_t untok(void *p)
 	return (uint64_t)(uintptr_t)p;
 }
 
+/*
+ * The end of a queue stress run: the owner has pushed a last element and
+ * waits until the thieves have taken something (*thefts, updated with
+ * __atomic builtins) or the queue is empty (left(q) == 0); 30 s at most.
+ * Natively the thieves race the owner all along and this returns at once.
+ * Under valgrind the threads take turns and sched_yield need not hand the
+ * CPU over, so the thieves may not have had a turn yet; a nap does hand
+ * it over.  A check that they took part then tells about the queue, not
+ * about the turns.
+ */
+static inline void wait_thieves(const long *thefts, size_t (*left)(void *),
+				void *q)
+{
+	struct timespec ms = { 0, 1000000 };
+	int i;
+
+	for (i = 0; i < 30000 && __atomic_load_n(thefts, __ATOMIC_RELAXED) == 0 &&
+		    left(q) != 0;
+	     i++)
+		nanosleep(&ms, NULL);
+}
+
 /* One millisecond in nanoseconds, smarm's unit of time. */
 #define MS (1000ull * 1000ull)
 
