@@ -11,6 +11,7 @@
 
 #include "smarm.h"
 #include "atomic.h"
+#include "fiber.h"
 #include "mpscq.h"
 #include "pid.h"
 #include "stack.h"
@@ -50,6 +51,7 @@ typedef struct smarm__actor {
 	unsigned budget;                  /* preemption points left */
 	smarm__atomic pstate;             /* SMARM__RUNNING, ... */
 	smarm__mpscq_node wake_link;      /* in an inbox or the global queue */
+	SMARM__FIBER_FIELD                /* ThreadSanitizer builds only */
 } smarm__actor;
 
 /* Entry of every actor, run on its fresh stack. */

@@ -438,6 +438,7 @@ static inline void after_switch(smarm__worker *w)
 		}
 		break;
 	default: /* OP_EXIT: nothing runs on its stack any more */
+		smarm__fiber_destroy(p);
 		smarm__stack_put_cached(&w->rt->stacks, &w->stacks, p->stack);
 		break;
 	}
@@ -453,8 +454,10 @@ static inline void switch_to(smarm__worker *w, smarm__actor *self,
 	w->current = next;
 	if (next) {
 		STAT_INC(w, switches);
+		smarm__fiber_switch(next);
 		smarm__ctx_switch(&self->sp, next->sp);
 	} else {
+		smarm__fiber_switch(w);
 		smarm__ctx_switch(&self->sp, w->sp);
 	}
 	after_switch(smarm__worker_self());
@@ -636,6 +639,7 @@ spawn(smarm__worker *w, smarm_fn fn, void *arg, size_t stack_size,
 	a->budget = w->budget;
 	smarm__atomic_store_relaxed(&a->pstate, SMARM__RUNNING);
 	a->sp = smarm__ctx_make(a, smarm__actor_main, a);
+	smarm__fiber_create(a);
 	smarm__lock_take(&slot->lock);
 	smarm__slot_init(slot);
 	slot->actor = a;
@@ -1227,6 +1231,7 @@ static int idle_sleep(smarm__worker *w)
 /* A worker's own context: runs actors until the run is over. */
 static void worker_loop(smarm__worker *w)
 {
+	smarm__fiber_current(w);
 	for (;;) {
 		smarm__actor *a;
 
@@ -1248,6 +1253,7 @@ static void worker_loop(smarm__worker *w)
 		}
 		w->current = a;
 		STAT_INC(w, switches);
+		smarm__fiber_switch(a);
 		smarm__ctx_switch(&w->sp, a->sp);
 	}
 	if (w->spinning)

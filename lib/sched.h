@@ -58,6 +58,7 @@ typedef struct smarm__worker {
 	struct smarm__actor *prev;    /* switched away from, see after_switch */
 	unsigned prev_op;
 	void *sp;                     /* the worker context, while actors run */
+	SMARM__FIBER_FIELD            /* ThreadSanitizer builds only */
 	struct smarm__actor *pin_head, *pin_tail; /* runnable pinned actors */
 	uint32_t tick;                /* scheduling decisions */
 	uint32_t nnext;               /* runnext picks in a row */
