@@ -18,9 +18,10 @@
  * queues it in that worker's inbox and wakes that worker.  The inbox and
  * global queue pushes end with a full barrier before the sleeper is
  * looked at, and the sleeper looks at the queues after its own: one side
- * always sees the other.  A run queue push does not pay for a barrier: a
- * sleeper that misses it only leaves the work to the worker that queued
- * it, which is running.
+ * always sees the other.  So do the pushes to a worker's own queues and
+ * runnext (wake_after: spawn, a wake that displaces runnext, a yield's
+ * requeue, timers that fire, inbox and global batches), so that work
+ * never waits for a worker whose actor runs long while another sleeps.
  */
 #include "config.h"
 
@@ -147,6 +148,20 @@ static inline void wake_one(struct smarm_runtime *rt)
 		wake_one_slow(rt);
 }
 
+/* This worker just queued work that others may take (in its queues or
+ * runnext): wake one if needed.  The barrier orders the work's stores before
+ * the look at nsleeping and nspinning, as idle_sleep orders its announce
+ * before its look at the queues and runnexts: without it, x86 may let the
+ * look pass the stores, both sides miss each other, and the work waits
+ * until this worker switches, however long its actor runs. */
+static inline void wake_after(smarm__worker *w)
+{
+	if (w->alone)
+		return; /* nobody to wake */
+	smarm__atomic_fence_full();
+	wake_one(w->rt);
+}
+
 /* ---- run queues ------------------------------------------------------- */
 
 static void global_push(struct smarm_runtime *rt, smarm__actor *a)
@@ -270,6 +285,7 @@ static __attribute__((noinline)) void timers_poll(smarm__worker *w,
 						  uint64_t now)
 {
 	smarm__actor *a;
+	unsigned n = 0;
 
 	while ((a = smarm__timers_expired(&w->timers, now)) != NULL) {
 		/* PARKED -> RUNNING, unless a wake got there first: then the
@@ -281,8 +297,12 @@ static __attribute__((noinline)) void timers_poll(smarm__worker *w,
 			a->wake = ETIMEDOUT;
 			STAT_INC(w, wakeups);
 			local_push(w, a);
+			n++;
 		}
 	}
+	/* One of them runs here next; the others are for anyone. */
+	if (n > 1)
+		wake_after(w);
 }
 
 static inline smarm__actor *link_actor(smarm__mpscq_node *n)
@@ -294,6 +314,7 @@ static inline smarm__actor *link_actor(smarm__mpscq_node *n)
 static __attribute__((noinline)) void inbox_drain(smarm__worker *w)
 {
 	smarm__mpscq_node *n;
+	unsigned k = 0;
 
 	while ((n = smarm__mpscq_pop(&w->inbox, &w->inbox_stub)) != NULL) {
 		smarm__actor *a = link_actor(n);
@@ -301,7 +322,10 @@ static __attribute__((noinline)) void inbox_drain(smarm__worker *w)
 		if (a->timer_idx)
 			smarm__timers_remove(&w->timers, a);
 		local_push(w, a);
+		k++;
 	}
+	if (k > 1)
+		wake_after(w);
 }
 
 /* Take a batch from the global queue: the first is returned, the rest
@@ -327,6 +351,9 @@ static __attribute__((noinline)) smarm__actor *global_take(smarm__worker *w)
 			local_push(w, link_actor(n));
 	}
 	smarm__lock_drop(&rt->inject_lock);
+	/* The first runs here; the rest are for anyone. */
+	if (i > 1)
+		wake_after(w);
 	return first;
 }
 
@@ -422,7 +449,7 @@ static inline void after_switch(smarm__worker *w)
 	switch (w->prev_op) {
 	case OP_REQUEUE:
 		local_push(w, p);
-		wake_one(w->rt);
+		wake_after(w);
 		break;
 	case OP_PARK:
 		/* RUNNING -> PARKED, full barrier: from here on a waker's CAS
@@ -540,7 +567,7 @@ static void make_runnable(smarm__worker *w, smarm__actor *a)
 	if (a->pinned)
 		local_push(w, a);
 	else if (runnext_put(w, a))
-		wake_one(w->rt);
+		wake_after(w);
 }
 
 void smarm__wake(smarm__actor *a)
@@ -663,8 +690,8 @@ spawn(smarm__worker *w, smarm_fn fn, void *arg, size_t stack_size,
 	} else {
 		runnext_put(w, a);
 		/* A worker with nothing to do may start it, or what it
-		 * displaced, while the spawner goes on. */
-		wake_one(rt);
+		 * displaced, while the spawner goes on (see wake_after). */
+		wake_after(w);
 	}
 	return 0;
 }
@@ -1168,8 +1195,17 @@ static int idle_sleep(smarm__worker *w)
 	if (w->pin_head || smarm__runq_len(&w->rq) != 0 ||
 	    smarm__deque_len(&w->dq) != 0)
 		return 0;
+	smarm__atomic_store_release(&w->ntimers, w->timers.n);
+	seq = smarm__atomic_u32_load_acquire(&w->idle_seq);
+	smarm__atomic_store_full(&w->sleeping, 1);
+	smarm__atomic_fetch_add_full(&rt->nsleeping, 1);
+	if (w->spinning)
+		unspin(w);
 	/* Watch a worker whose runnext is taken: if it still has not
-	 * switched when we wake, we take that actor. */
+	 * switched when we wake, we take that actor.  Looked at once we are
+	 * counted asleep, so that a spawn's runnext filled after the look
+	 * meets us in its wake_one (a wake's runnext wakes nobody: its worker
+	 * runs it when the waker parks). */
 	w->watch = NULL;
 	for (i = 0; i < rt->nworkers; i++) {
 		smarm__worker *v = &rt->workers[i];
@@ -1181,12 +1217,6 @@ static int idle_sleep(smarm__worker *w)
 			break;
 		}
 	}
-	smarm__atomic_store_release(&w->ntimers, w->timers.n);
-	seq = smarm__atomic_u32_load_acquire(&w->idle_seq);
-	smarm__atomic_store_full(&w->sleeping, 1);
-	smarm__atomic_fetch_add_full(&rt->nsleeping, 1);
-	if (w->spinning)
-		unspin(w);
 	if (smarm__atomic_load_acquire(&rt->done) == RUN_GOING &&
 	    !work_for(w)) {
 		if (run_over(rt)) {

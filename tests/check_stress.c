@@ -17,6 +17,9 @@
  *               their own: whenever an actor runs, its worker is not
  *               counted among those looking for work (or the other would
  *               not be woken for new work, and would stop stealing).
+ *  - busy:      an actor spawns one and then runs without giving its
+ *               worker up until the new one has run: the other worker,
+ *               on its way to sleep or asleep, must take it.
  *  - spawn:     a tree of 100,000 actors, each joined by its parent, sums
  *               checked, grown twice in one runtime (cached stacks, recycled
  *               pid slots).  Much of a tree may be alive at once: a
@@ -767,6 +770,70 @@ START_TEST(test_spinners)
 }
 END_TEST
 
+/* ---- busy: a spawner that keeps its worker ------------------------------- */
+
+#define BUSY_ROUNDS 2000
+#define BUSY_WAIT_S 10 /* the longest the spawner waits for its child */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *busy_child(void *arg)
+{
+	__atomic_store_n((int *)arg, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void *busy_root(void *arg)
+{
+	uint32_t rounds = scaled(BUSY_ROUNDS), r;
+	uint64_t rng = 88172645463325252ull, until;
+	smarm_pid pid;
+	int ran;
+
+	for (r = 0; r < rounds; r++) {
+		ran = 0;
+		spawn_ok(&pid, busy_child, &ran);
+		/* No smarm call until the child has run: only the other
+		 * worker can run it.  (Under valgrind, which runs one thread
+		 * at a time, sched_yield lets the other worker's in.) */
+		until = mono_ns() + BUSY_WAIT_S * 1000000000ull;
+		while (!__atomic_load_n(&ran, __ATOMIC_ACQUIRE)) {
+			if (mono_ns() > until)
+				ck_abort_msg("round %u: the child did not run "
+					     "in %d s while its spawner kept "
+					     "its worker",
+					     r, BUSY_WAIT_S);
+			if (RUNNING_ON_VALGRIND)
+				sched_yield();
+			else
+				__builtin_ia32_pause();
+		}
+		join_ok(pid);
+		/* Catch the other worker at any point on its way to sleep:
+		 * spinning, announcing, in the kernel. */
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		until = mono_ns() + rng % 60000;
+		while (mono_ns() < until)
+			;
+	}
+	return arg;
+}
+
+/* At scale 1, 2,000 rounds. */
+START_TEST(test_busy_spawner)
+{
+	run_workers(busy_root, "busy", 1 + (uint64_t)scaled(BUSY_ROUNDS), 0);
+}
+END_TEST
+
 /* ---- spawn: a tree of 100,000 actors ------------------------------------- */
 
 #define TREE_NODES 100000
@@ -878,6 +945,9 @@ static Suite *stress_suite(void)
 
 	tc = tcase_add(s, "spinners");
 	tcase_add_test(tc, test_spinners);
+
+	tc = tcase_add(s, "busy");
+	tcase_add_test(tc, test_busy_spawner);
 
 	tc = tcase_add(s, "spawn");
 	tcase_add_test(tc, test_spawn_tree);
