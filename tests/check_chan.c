@@ -23,72 +23,15 @@
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
-#define _GNU_SOURCE
-#include <smarm.h>
+#define TIMEOUT 120
+#include "testutil.h"
 
-#include <check.h>
-#include <errno.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <valgrind/valgrind.h>
 
-#define MS (1000ull * 1000ull)
-#define TIMEOUT 120
-
 /* ---- helpers ------------------------------------------------------------ */
-
-/* Run fn(arg) as the root of a runtime made from the defaults. */
-static void run_in_actor(smarm_fn fn, void *arg)
-{
-	smarm_config cfg;
-	smarm_runtime *rt = NULL;
-	void *res = NULL;
-
-	smarm_config_init(&cfg);
-	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
-	ck_assert_int_eq(smarm_runtime_run(rt, fn, arg, &res), 0);
-	smarm_runtime_free(rt);
-}
-
-/* Spawn fn(arg) pinned to the caller's worker. */
-static int spawn_pinned(smarm_pid *pid, smarm_fn fn, void *arg)
-{
-	smarm_spawn_opts o;
-
-	smarm_spawn_opts_init(&o);
-	o.flags = SMARM_SPAWN_PINNED;
-	return smarm_spawn_opt(pid, fn, arg, &o);
-}
-
-struct pinned_call {
-	smarm_fn fn;
-	void *arg;
-};
-
-static void *pinned_call_root(void *p)
-{
-	struct pinned_call *c = p;
-	smarm_pid pid;
-
-	ck_assert_int_eq(spawn_pinned(&pid, c->fn, c->arg), 0);
-	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
-	return NULL;
-}
-
-/* run_in_actor with fn(arg) in an actor pinned to the root's worker (the
- * root waits parked): fn and what it spawns pinned share one worker. */
-static void run_pinned(smarm_fn fn, void *arg)
-{
-	struct pinned_call c = { fn, arg };
-
-	run_in_actor(pinned_call_root, &c);
-}
 
 /* Sleep the calling OS thread (a plain thread, or the worker itself). */
 static void nap_us(unsigned us)
@@ -2240,15 +2183,6 @@ END_TEST
 
 /* ---- suite ---------------------------------------------------------------- */
 
-static TCase *tcase_add(Suite *s, const char *name)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, TIMEOUT);
-	suite_add_tcase(s, tc);
-	return tc;
-}
-
 static Suite *chan_suite(void)
 {
 	Suite *s = suite_create("chan");
@@ -2310,11 +2244,5 @@ static Suite *chan_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(chan_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(chan_suite());
 }

@@ -714,27 +714,6 @@ typedef struct {
 	uint64_t empty_pops, robbed; /* pops: NULL, NULL with n > 0 */
 } owner;
 
-static void take(unsigned char *count, uint64_t x)
-{
-	__atomic_fetch_add(&count[x], 1, __ATOMIC_RELAXED);
-}
-
-static void spin(unsigned n)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		__builtin_ia32_pause();
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Take a permit, if there is one. */
 static int permit_take(stress *st)
 {

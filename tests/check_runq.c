@@ -510,27 +510,6 @@ typedef struct {
 	char err[256];	  /* the first error, "" if none */
 } thief;
 
-static void take(unsigned char *count, uint64_t x)
-{
-	__atomic_fetch_add(&count[x], 1, __ATOMIC_RELAXED);
-}
-
-static void spin(unsigned n)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		__builtin_ia32_pause();
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /*
  * A thief's buffer: out[] ends a page, its guard starts the next.  After
  * each steal the thief hands the first page back to the kernel

@@ -775,14 +775,6 @@ END_TEST
 #define BUSY_ROUNDS 2000
 #define BUSY_WAIT_S 10 /* the longest the spawner waits for its child */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void *busy_child(void *arg)
 {
 	__atomic_store_n((int *)arg, 1, __ATOMIC_RELEASE);

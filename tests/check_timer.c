@@ -22,14 +22,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Sleep ns and check that at least ns passed. */
 static void sleep_at_least(uint64_t ns)
 {

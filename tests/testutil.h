@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* valgrind's client requests where the headers are installed; harmless
@@ -60,6 +61,35 @@ static inline void *tok(uint64_t x)
 static inline uint64_t untok(void *p)
 {
 	return (uint64_t)(uintptr_t)p;
+}
+
+/* The monotonic clock, in nanoseconds and in milliseconds. */
+static inline uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t now_ms(void)
+{
+	return mono_ns() / 1000000u;
+}
+
+/* Busy-wait n pause instructions. */
+static inline void spin(unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		__builtin_ia32_pause();
+}
+
+/* A queue stress run's count of token x: +1 for each take. */
+static inline void take(unsigned char *count, uint64_t x)
+{
+	__atomic_fetch_add(&count[x], 1, __ATOMIC_RELAXED);
 }
 
 /*
