@@ -1,19 +1,99 @@
 /*
- * actor.c - how an actor ends: return, smarm_exit, smarm_panic, or an
- * overwritten stack canary.
+ * actor.c - an actor's life: spawn, join, detach, exit, panic, names.
  *
- * (Its entry, smarm__actor_main, and the common exit path,
- * smarm__actor_finish, live in sched.c beside the run queue they use.)
+ * Owns: the slot (pid.h) from spawn to retirement, the control block's
+ * creation, the entry and end of every actor.  May touch: sched.h --
+ * parking, waking, the worker's caches through its accessors -- and the
+ * modules below it.  Never a worker's fields.
+ *
+ * A slot outlives its actor's stack: the stack goes back to the cache the
+ * moment the actor ends (sched.c), the slot (result, how it ended) stays
+ * until the actor is joined, or at once when it was detached.  A joiner
+ * announces itself in the slot's joiner word under the slot's lock; the
+ * ending actor takes it out under the same lock and wakes it after.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "smarm.h"
 #include "actor.h"
+#include "context.h"
+#include "pid.h"
 #include "sched.h"
+#include "stack.h"
+
+/* Nonzero when a caller's struct has something in its reserved room:
+ * a field of a later version this library does not know. */
+static int reserved_used(const uintptr_t *r, size_t n)
+{
+	while (n--)
+		if (*r++)
+			return 1;
+	return 0;
+}
+
+/* ---- the end ----------------------------------------------------------------- */
+
+/* End self with a result (or a panic reason). */
+static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
+					     int panicked)
+{
+	smarm__worker *w = smarm__worker_self();
+	struct smarm_runtime *rt = smarm__worker_rt(w);
+	smarm__slot *s = self->slot;
+	smarm__actor *joiner = NULL;
+	char name[SMARM_NAME_MAX];
+	smarm_pid pid;
+	int detached;
+
+	/* An overwritten canary stops the process before the end is
+	 * published: nobody may join a result computed on a broken stack. */
+	smarm__sched_check_stack(self);
+	smarm__lock_take(&s->lock);
+	s->actor = NULL;
+	s->result = result;
+	s->state = SMARM__SLOT_ENDED;
+	if (panicked)
+		s->flags |= SMARM__SLOT_PANICKED;
+	detached = (s->flags & SMARM__SLOT_DETACHED) != 0;
+	if (detached) {
+		pid = smarm__slot_pid(s);
+		memcpy(name, s->name, sizeof(name));
+		smarm__slot_retire(s);
+	} else {
+		/* Under the lock: the joiner cannot give up and retire the
+		 * slot before we are done with its word. */
+		joiner = smarm__waiter_take(&s->joiner);
+	}
+	smarm__lock_drop(&s->lock);
+	if (detached) {
+		if (panicked) {
+			fprintf(stderr, "smarm: actor %llu '%s' panicked: %s\n",
+				(unsigned long long)pid.id, name,
+				result ? (const char *)result : "(no memory)");
+			free(result);
+		}
+		smarm__slot_cache_put(&rt->pids, smarm__worker_slots(w), s);
+	} else if (joiner) {
+		smarm__wake(joiner);
+	}
+	if (panicked)
+		SMARM__STAT_INC(w, panicked);
+	smarm__sched_exit(w, self);
+}
+
+static __attribute__((noreturn)) void actor_main(void *p)
+{
+	smarm__actor *a = p;
+
+	smarm__sched_entered();
+	finish(a, a->fn(a->arg), 0);
+}
 
 void smarm_exit(void *result)
 {
@@ -23,7 +103,7 @@ void smarm_exit(void *result)
 		fputs("smarm: smarm_exit() called outside an actor\n", stderr);
 		abort();
 	}
-	smarm__actor_finish(w->current, result, 0);
+	finish(smarm__current(w), result, 0);
 }
 
 void smarm_panic(const char *fmt, ...)
@@ -45,19 +125,313 @@ void smarm_panic(const char *fmt, ...)
 			reason ? reason : fmt);
 		abort();
 	}
-	smarm__actor_finish(w->current, reason, 1);
+	finish(smarm__current(w), reason, 1);
 }
 
-void smarm__actor_overflow(smarm__actor *a)
-{
-	smarm_pid pid = smarm__slot_pid(a->slot);
+/* ---- spawn ------------------------------------------------------------------- */
 
-	/* The neighbouring memory may be damaged too: no unwinding, no
-	 * recovery; stop with a clear message instead of a mystery crash. */
-	fprintf(stderr,
-		"smarm: stack overflow in actor %llu '%s' (canary overwritten; "
-		"stack of %zu bytes)\n",
-		(unsigned long long)pid.id, a->slot->name,
-		(size_t)(a->stack->top - a->stack->lo));
-	abort();
+/* Fill a's slot: live, flags, name; *pid names it. */
+static void slot_open(smarm__slot *slot, smarm__actor *a, const char *name,
+		      unsigned flags, smarm_pid *pid)
+{
+	smarm__lock_take(&slot->lock);
+	smarm__slot_init(slot);
+	slot->actor = a;
+	if (flags & SMARM_SPAWN_DETACHED)
+		slot->flags = SMARM__SLOT_DETACHED;
+	if (flags & SMARM__SPAWN_ROOT)
+		slot->flags = SMARM__SLOT_JOINING; /* the runtime joins it */
+	/* An empty name is the common case: one store. */
+	if (name) {
+		strncpy(slot->name, name, SMARM_NAME_MAX - 1);
+		slot->name[SMARM_NAME_MAX - 1] = '\0';
+	} else {
+		slot->name[0] = '\0';
+	}
+	if (pid)
+		*pid = smarm__slot_pid(slot);
+	smarm__lock_drop(&slot->lock);
+}
+
+static inline __attribute__((always_inline)) int
+spawn(smarm__worker *w, smarm_fn fn, void *arg, size_t stack_size,
+      const char *name, unsigned flags, smarm_pid *pid)
+{
+	struct smarm_runtime *rt = smarm__worker_rt(w);
+	smarm__slot *slot;
+	smarm__stack *st;
+	smarm__actor *a;
+	int err = EAGAIN;
+
+	slot = smarm__slot_cache_get(&rt->pids, smarm__worker_slots(w), &err);
+	if (slot == NULL)
+		return err;
+	st = smarm__stack_get_cached(&rt->stacks, smarm__worker_stacks(w),
+				     stack_size);
+	if (st == NULL) {
+		smarm__slot_cache_put(&rt->pids, smarm__worker_slots(w), slot);
+		return ENOMEM;
+	}
+	a = (smarm__actor *)(((uintptr_t)st->top - sizeof(*a)) &
+			     ~(uintptr_t)63);
+	a->canary = st->canary;
+	a->stack = st;
+	a->slot = slot;
+	a->fn = fn;
+	a->arg = arg;
+	a->pinned = (flags & SMARM_SPAWN_PINNED) != 0;
+	a->sp = smarm__ctx_make(a, actor_main, a);
+	smarm__fiber_create(a);
+	slot_open(slot, a, name, flags, pid);
+	smarm__sched_start(w, a);
+	return 0;
+}
+
+int smarm__actor_spawn(smarm__worker *w, smarm_fn fn, void *arg,
+		       size_t stack_size, const char *name, unsigned flags,
+		       smarm_pid *pid)
+{
+	return spawn(w, fn, arg, stack_size, name, flags, pid);
+}
+
+void smarm_spawn_opts_init(smarm_spawn_opts *opts)
+{
+	if (opts)
+		memset(opts, 0, sizeof(*opts));
+}
+
+int smarm_spawn_opt(smarm_pid *pid, smarm_fn fn, void *arg,
+		    const smarm_spawn_opts *opts)
+{
+	smarm__worker *w;
+	size_t size = 0;
+	const char *name = NULL;
+	unsigned flags = 0;
+
+	if (opts) {
+		if (reserved_used(opts->reserved, sizeof(opts->reserved) /
+				  sizeof(opts->reserved[0])))
+			return EINVAL;
+		size = opts->stack_size;
+		name = opts->name;
+		flags = opts->flags;
+	}
+	if (fn == NULL ||
+	    (flags & ~(SMARM_SPAWN_DETACHED | SMARM_SPAWN_PINNED)) ||
+	    (pid == NULL && !(flags & SMARM_SPAWN_DETACHED)) ||
+	    (size != 0 && (size < SMARM_STACK_MIN || size > SMARM_STACK_MAX)))
+		return EINVAL;
+	w = smarm__worker_at_entry();
+	if (w == NULL)
+		return EPERM;
+	return spawn(w, fn, arg, size, name, flags, pid);
+}
+
+int smarm_spawn(smarm_pid *pid, smarm_fn fn, void *arg)
+{
+	smarm__worker *w;
+
+	if (pid == NULL || fn == NULL)
+		return EINVAL;
+	w = smarm__worker_at_entry();
+	if (w == NULL)
+		return EPERM;
+	return spawn(w, fn, arg, 0, NULL, 0, pid);
+}
+
+/* ---- join and detach --------------------------------------------------------- */
+
+/* The slot pid names, locked, or NULL (stale, none, or out of range). */
+static smarm__slot *slot_lock(struct smarm_runtime *rt, smarm_pid pid)
+{
+	smarm__slot *s = smarm__pid_slot(&rt->pids, pid);
+
+	if (s == NULL)
+		return NULL;
+	smarm__lock_take(&s->lock);
+	if (!smarm__pid_matches(s, pid)) {
+		smarm__lock_drop(&s->lock);
+		return NULL;
+	}
+	return s;
+}
+
+/* Retire a locked, ended slot, unlock it and cache it.  Its result, or
+ * its panic reason, goes to *result, or is freed when result is NULL. */
+static int slot_close(smarm__worker *w, smarm__slot *s, void **result)
+{
+	void *res = s->result;
+	int panicked = s->flags & SMARM__SLOT_PANICKED;
+
+	smarm__slot_retire(s);
+	smarm__lock_drop(&s->lock);
+	smarm__slot_cache_put(&smarm__worker_rt(w)->pids,
+			      smarm__worker_slots(w), s);
+	if (result)
+		*result = res;
+	else if (panicked)
+		free(res);
+	return panicked ? SMARM_EPANIC : 0;
+}
+
+/* Wait for the actor of the locked slot s to end; the slot is locked
+ * again on success (0), unlocked on ETIMEDOUT or ENOMEM. */
+static int join_wait(smarm__slot *s, uint64_t timeout)
+{
+	smarm__actor *self = smarm__current(smarm__worker_at_entry());
+	int r;
+
+	/* The flag keeps the slot ours (no detach, no second joiner) until
+	 * we clear it, even if we time out. */
+	s->flags |= SMARM__SLOT_JOINING;
+	smarm__atomic_store_relaxed(&s->joiner, (AO_t)self);
+	smarm__lock_drop(&s->lock);
+	r = smarm__park(self, timeout, 0);
+	smarm__lock_take(&s->lock);
+	if (s->state != SMARM__SLOT_ENDED) {
+		/* Not ended: the word still holds us, nobody else clears it. */
+		smarm__atomic_store_relaxed(&s->joiner, 0);
+		s->flags &= (uint8_t)~SMARM__SLOT_JOINING;
+		smarm__lock_drop(&s->lock);
+		return r == ENOMEM ? ENOMEM : ETIMEDOUT;
+	}
+	smarm__lock_drop(&s->lock);
+	/* It ended, and took us out of the word: when our timer fired
+	 * first, its wake is still on the way. */
+	if (r != 0)
+		smarm__waiter_cancel(&s->joiner, self, 0);
+	smarm__lock_take(&s->lock);
+	s->flags &= (uint8_t)~SMARM__SLOT_JOINING;
+	return 0;
+}
+
+int smarm_join(smarm_pid pid, void **result, uint64_t timeout)
+{
+	smarm__worker *w = smarm__worker_at_entry();
+	smarm__slot *s;
+	int r;
+
+	if (w == NULL)
+		return EPERM;
+	s = slot_lock(smarm__worker_rt(w), pid);
+	if (s == NULL)
+		return ESRCH;
+	if (s->flags & SMARM__SLOT_DETACHED)
+		r = ESRCH;
+	else if (s == smarm__current(w)->slot)
+		r = EDEADLK;
+	else if (s->flags & SMARM__SLOT_JOINING)
+		r = EBUSY;
+	else if (s->state != SMARM__SLOT_ENDED && timeout == 0)
+		r = ETIMEDOUT;
+	else
+		r = 0;
+	if (r != 0) {
+		smarm__lock_drop(&s->lock);
+		return r;
+	}
+	if (s->state != SMARM__SLOT_ENDED) {
+		r = join_wait(s, timeout);
+		if (r != 0)
+			return r;
+		w = smarm__worker_self();
+	}
+	return slot_close(w, s, result);
+}
+
+int smarm_detach(smarm_pid pid)
+{
+	smarm__worker *w = smarm__worker_at_entry();
+	smarm__slot *s;
+
+	if (w == NULL)
+		return EPERM;
+	s = slot_lock(smarm__worker_rt(w), pid);
+	if (s == NULL)
+		return ESRCH;
+	if (s->flags & SMARM__SLOT_DETACHED) {
+		smarm__lock_drop(&s->lock);
+		return ESRCH;
+	}
+	if (s->flags & SMARM__SLOT_JOINING) {
+		smarm__lock_drop(&s->lock);
+		return EBUSY;
+	}
+	if (s->state == SMARM__SLOT_ENDED) {
+		/* Nobody will join it: its panic reason goes with it. */
+		slot_close(w, s, NULL);
+	} else {
+		s->flags |= SMARM__SLOT_DETACHED;
+		smarm__lock_drop(&s->lock);
+	}
+	return 0;
+}
+
+/* ---- names ------------------------------------------------------------------- */
+
+smarm_pid smarm_self(void)
+{
+	smarm__worker *w = smarm__worker_at_entry();
+
+	if (w == NULL)
+		return SMARM_PID_NONE;
+	/* The slot's generation cannot change while its actor runs. */
+	return smarm__slot_pid(smarm__current(w)->slot);
+}
+
+int smarm_pid_eq(smarm_pid a, smarm_pid b)
+{
+	return a.id == b.id;
+}
+
+int smarm_name(smarm_pid pid, char *buf, size_t size)
+{
+	smarm__worker *w = smarm__worker_at_entry();
+	smarm__slot *s;
+	size_t n;
+
+	if (buf == NULL || size == 0)
+		return EINVAL;
+	if (w == NULL)
+		return EPERM;
+	s = slot_lock(smarm__worker_rt(w), pid);
+	if (s == NULL)
+		return ESRCH;
+	n = strnlen(s->name, SMARM_NAME_MAX);
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, s->name, n);
+	buf[n] = '\0';
+	smarm__lock_drop(&s->lock);
+	return 0;
+}
+
+/* ---- what a run leaves --------------------------------------------------------- */
+
+void smarm__actor_root_result(struct smarm_runtime *rt, smarm_pid root,
+			      void **result, int *panicked)
+{
+	smarm__slot *s = smarm__pid_slot(&rt->pids, root);
+
+	*result = s->result;
+	*panicked = (s->flags & SMARM__SLOT_PANICKED) != 0;
+	smarm__slot_free(&rt->pids, s);
+}
+
+void smarm__actor_reap(struct smarm_runtime *rt)
+{
+	uint32_t k, n = smarm__pidtab_nchunks(&rt->pids) * SMARM__CHUNK_SLOTS;
+
+	for (k = 0; rt->pids.used && k < n; k++) {
+		smarm__slot *s = smarm__slot_at(&rt->pids, k);
+
+		if (s->state == SMARM__SLOT_LIVE) {
+			smarm__stack_put(&rt->stacks, s->actor->stack);
+			smarm__slot_free(&rt->pids, s);
+		} else if (s->state == SMARM__SLOT_ENDED) {
+			if (s->flags & SMARM__SLOT_PANICKED)
+				free(s->result);
+			smarm__slot_free(&rt->pids, s);
+		}
+	}
 }

@@ -4,6 +4,9 @@
  * Every atomic variable is a one-member struct, so a plain load or store of
  * it does not compile; every operation names its memory order.  Nothing
  * here is hand-written assembly: the primitives are libatomic_ops' AO_*.
+ *
+ * Owns: the typed atomics every other file uses.
+ * May touch: libatomic_ops only.
  */
 #ifndef SMARM_ATOMIC_H
 #define SMARM_ATOMIC_H
@@ -70,7 +73,7 @@ static inline void smarm__atomic_fence_full(void)
 	AO_nop_full();
 }
 
-/* A 32-bit atomic, for futex words. */
+/* A 32-bit atomic, for futex words and counts read by other threads. */
 typedef struct {
 	volatile unsigned int v;
 } smarm__atomic_u32;
@@ -79,6 +82,24 @@ static inline unsigned int smarm__atomic_u32_load_acquire(
 	const smarm__atomic_u32 *a)
 {
 	return AO_int_load_acquire(&a->v);
+}
+
+static inline unsigned int smarm__atomic_u32_load_relaxed(
+	const smarm__atomic_u32 *a)
+{
+	return AO_int_load(&a->v);
+}
+
+static inline void smarm__atomic_u32_store_release(smarm__atomic_u32 *a,
+						   unsigned int x)
+{
+	AO_int_store_release(&a->v, x);
+}
+
+static inline void smarm__atomic_u32_store_relaxed(smarm__atomic_u32 *a,
+						   unsigned int x)
+{
+	AO_int_store(&a->v, x);
 }
 
 static inline unsigned int smarm__atomic_u32_fetch_add_full(

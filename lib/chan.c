@@ -32,6 +32,9 @@
  *
  * Lifetime.  `refs` counts the receiving end plus every sending handle;
  * the last close frees the channel and whatever is still queued.
+ *
+ * Owns: the channel.  May touch: sched.h (park, wake, the waiter word),
+ * mpscq.h.  Never a worker's fields.
  */
 #include "config.h"
 
@@ -40,7 +43,6 @@
 #include <string.h>
 
 #include "smarm.h"
-#include "actor.h"
 #include "atomic.h"
 #include "mpscq.h"
 #include "sched.h"
@@ -123,16 +125,6 @@ static void unref(chan *c)
 	}
 }
 
-/* Take the parked receiver out of `waiter` and wake it, if there is one
- * and nobody else took it first. */
-static void wake_receiver(chan *c)
-{
-	AO_t a = smarm__atomic_load_acquire(&c->waiter);
-
-	if (a != 0 && smarm__atomic_cas_full(&c->waiter, a, 0))
-		smarm__wake((smarm__actor *)a);
-}
-
 int smarm_send(smarm_tx *tx, const void *elem)
 {
 	chan *c = (chan *)tx;
@@ -153,7 +145,7 @@ int smarm_send(smarm_tx *tx, const void *elem)
 	 * for a waiter (see the top of this file). */
 	smarm__mpscq_push(&c->q, &n->link);
 	if (smarm__atomic_load_relaxed(&c->waiter) != 0)
-		wake_receiver(c);
+		smarm__waiter_wake(&c->waiter);
 	return 0;
 }
 
@@ -208,22 +200,11 @@ int smarm_try_recv(smarm_rx *rx, void *out)
 	return 0;
 }
 
-/* Park in recv.  Counted in chan_waiters while parked: a wake may come
- * from another thread, so the worker must not call this a deadlock. */
-static int park_recv(smarm__worker **w, smarm__actor *self, uint64_t timeout)
-{
-	int r;
+/* A receiver's park is open: a plain thread may send, so a runtime whose
+ * actors all wait in recv is not deadlocked. */
+#define PARK_RECV SMARM__PARK_OPEN
 
-	/* Each worker's count only moves by its own hand; their sum is
-	 * what counts (the actor may resume on another worker). */
-	smarm__counter_add(&(*w)->chan_waiters, 1);
-	r = smarm__park(*w, self, timeout);
-	*w = smarm__worker_self();
-	smarm__counter_add(&(*w)->chan_waiters, (AO_t)-1);
-	return r;
-}
-
-static int recv_parked(chan *c, smarm__worker *w, void *out,
+static int recv_parked(chan *c, smarm__actor *self, void *out,
 		       uint64_t timeout);
 
 int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
@@ -240,7 +221,7 @@ int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 		SMARM__STAT_INC(w, messages);
 		return 0;
 	}
-	r = recv_parked(c, w, out, timeout);
+	r = recv_parked(c, smarm__current(w), out, timeout);
 	if (r == 0) {
 		w = smarm__worker_self();
 		SMARM__STAT_INC(w, messages);
@@ -249,22 +230,19 @@ int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 }
 
 /* smarm_recv once the channel was found empty. */
-static int recv_parked(chan *c, smarm__worker *w, void *out,
+static int recv_parked(chan *c, smarm__actor *self, void *out,
 		       uint64_t timeout)
 {
-	smarm__actor *self;
 	uint64_t deadline = SMARM_FOREVER, left = SMARM_FOREVER;
 	int got, r;
 
 	for (;;) {
 		/* Announce ourselves, then look again (see the top of this
 		 * file): a sender either sees us or we see its element. */
-		self = w->current;
 		smarm__atomic_store_full(&c->waiter, (AO_t)self);
 		got = take(c, out);
 		if (got || smarm__atomic_load_acquire(&c->senders) == 0) {
-			if (!smarm__atomic_cas_full(&c->waiter, (AO_t)self, 0))
-				park_recv(&w, self, SMARM_FOREVER);
+			smarm__waiter_cancel(&c->waiter, self, PARK_RECV);
 			if (got)
 				return 0;
 			return closed_and_empty(c, out, &got) ? EPIPE : 0;
@@ -276,20 +254,17 @@ static int recv_parked(chan *c, smarm__worker *w, void *out,
 				deadline = smarm__deadline(now, timeout);
 			left = now < deadline ? deadline - now : 0;
 			if (left == 0) {
-				if (!smarm__atomic_cas_full(&c->waiter,
-							    (AO_t)self, 0))
-					park_recv(&w, self, SMARM_FOREVER);
+				smarm__waiter_cancel(&c->waiter, self,
+						     PARK_RECV);
 				return take(c, out) ? 0 : ETIMEDOUT;
 			}
 		}
-		r = park_recv(&w, self, left);
-		if (r != 0 &&
-		    !smarm__atomic_cas_full(&c->waiter, (AO_t)self, 0)) {
-			/* A sender took us out of `waiter` as the timer fired
-			 * (or as the park failed): its wake is on the way;
-			 * take it, then the element. */
-			park_recv(&w, self, SMARM_FOREVER);
-		}
+		r = smarm__park(self, left, PARK_RECV);
+		/* The timer fired (or the park failed): out of `waiter`, or,
+		 * when a sender took us out as it did, take its wake, then
+		 * the element. */
+		if (r != 0)
+			smarm__waiter_cancel(&c->waiter, self, PARK_RECV);
 		if (take(c, out))
 			return 0;
 		if (r == ENOMEM)
@@ -317,7 +292,7 @@ int smarm_tx_close(smarm_tx *tx)
 	/* Full barrier, then look for a waiter: pairs with the receiver's
 	 * announce-then-look (top of this file). */
 	if (smarm__atomic_fetch_add_full(&c->senders, (AO_t)-1) == 1)
-		wake_receiver(c);
+		smarm__waiter_wake(&c->waiter);
 	unref(c);
 	return 0;
 }

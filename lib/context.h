@@ -7,6 +7,9 @@
  * word, the return address) is on its own stack, pushed by
  * smarm__ctx_switch.  The interface is deliberately narrow so that a port
  * to another CPU is one new .S file and smarm__ctx_make's frame layout.
+ *
+ * Owns: the saved context's layout (switch.S is its other half).
+ * May touch: nothing else in lib/.
  */
 #ifndef SMARM_CONTEXT_H
 #define SMARM_CONTEXT_H

@@ -23,6 +23,8 @@
  *  - A slot is rewritten only by a push, which first checks that the
  *    ring is not full against a fresh top; a thief that read a slot and
  *    lost its CAS discards what it read.  Slots are atomic objects.
+ *
+ * Owns: the deque.  May touch: atomic.h only.
  */
 #ifndef SMARM_DEQUE_H
 #define SMARM_DEQUE_H

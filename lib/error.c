@@ -1,6 +1,9 @@
 /*
  * error.c - smarm_strerror: a message for every code the library returns,
- * worded for what the code means in smarm.
+ * worded for what the code means in smarm.  smarm_strerror(3) lists the
+ * codes the calls return; keep the two in step.
+ *
+ * Owns: the error strings.  May touch: nothing in lib/.
  */
 #include "config.h"
 
@@ -16,7 +19,7 @@ const char *smarm_strerror(int err)
 	case EINVAL:
 		return "Invalid argument";
 	case ESRCH:
-		return "No such actor (stale, joined or detached pid)";
+		return "No such actor (stale, joined or detached pid), or no runtime";
 	case ETIMEDOUT:
 		return "Timed out";
 	case EPIPE:
@@ -25,20 +28,22 @@ const char *smarm_strerror(int err)
 		return "Out of memory";
 	case EAGAIN:
 		return "Resource temporarily unavailable";
-	case ECANCELED:
-		return "Canceled";
 	case EPERM:
-		return "Not allowed from this context (outside an actor?)";
+		return "Not permitted in this context (inside or outside an actor)";
 	case EDEADLK:
 		return "Deadlock (an actor joining itself, or every actor parked for good)";
 	case EBUSY:
-		return "Busy (already joined, or a runtime already running)";
+		return "Busy (the actor is being joined, or a runtime is running)";
 	case ENOTSUP:
 		return "Not supported";
-	case ERANGE:
-		return "Result out of range";
 	case SMARM_EPANIC:
 		return "Actor panicked";
+	/* No call returns these two; they keep their plain meaning rather
+	 * than read "Unknown error". */
+	case ECANCELED:
+		return "Canceled";
+	case ERANGE:
+		return "Result out of range";
 	default:
 		return "Unknown error";
 	}

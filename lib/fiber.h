@@ -8,6 +8,8 @@
  * worker's own context is a ThreadSanitizer fiber, and each switch names
  * the fiber it goes to.  In any other build all of this compiles to
  * nothing.
+ *
+ * Owns: the sanitizer's fiber calls.  May touch: nothing in lib/.
  */
 #ifndef SMARM_FIBER_H
 #define SMARM_FIBER_H

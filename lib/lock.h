@@ -8,6 +8,8 @@
  * plain load (no bus traffic while the lock is held), with the pause
  * hint, and gives its CPU away after a while in case the holder was
  * preempted by the kernel.
+ *
+ * Owns: the spin lock.  May touch: atomic.h only.
  */
 #ifndef SMARM_LOCK_H
 #define SMARM_LOCK_H
@@ -19,8 +21,6 @@
 typedef struct {
 	smarm__atomic held;
 } smarm__lock;
-
-#define SMARM__LOCK_INIT { SMARM__ATOMIC_INIT(0) }
 
 static inline void smarm__lock_init(smarm__lock *l)
 {

@@ -31,6 +31,8 @@
  * FIFO per producer: one producer's nodes arrive in the order it pushed
  * them.  libatomic_ops has no exchange primitive, so the head swap is a
  * compare-and-swap loop.
+ *
+ * Owns: the queue.  May touch: atomic.h only.
  */
 #ifndef SMARM_MPSCQ_H
 #define SMARM_MPSCQ_H

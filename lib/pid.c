@@ -1,5 +1,8 @@
 /*
  * pid.c - the (index, generation) slot table.
+ *
+ * Owns: the slot table and the workers' slot caches (pid.h).
+ * May touch: lock.h, atomic.h.
  */
 #include "config.h"
 
@@ -24,7 +27,7 @@ void smarm__pidtab_fini(smarm__pidtab *t)
 
 	if (t->dir == NULL)
 		return;
-	for (c = 0; c < t->nchunks; c++)
+	for (c = 0; c < smarm__pidtab_nchunks(t); c++)
 		free(t->dir[c]);
 	free(t->dir);
 	memset(t, 0, sizeof(*t));
@@ -32,10 +35,11 @@ void smarm__pidtab_fini(smarm__pidtab *t)
 
 int smarm__pidtab_grow(smarm__pidtab *t)
 {
-	uint32_t base = t->nchunks << SMARM__CHUNK_BITS, i;
+	uint32_t n = smarm__atomic_u32_load_relaxed(&t->nchunks);
+	uint32_t base = n << SMARM__CHUNK_BITS, i;
 	smarm__slot *chunk;
 
-	if (t->nchunks == SMARM__MAX_CHUNKS)
+	if (n == SMARM__MAX_CHUNKS)
 		return EAGAIN;
 	chunk = calloc(SMARM__CHUNK_SLOTS, sizeof(*chunk));
 	if (chunk == NULL)
@@ -47,10 +51,32 @@ int smarm__pidtab_grow(smarm__pidtab *t)
 		chunk[i].next_free = i + 1 < SMARM__CHUNK_SLOTS ?
 			base + i + 2 : t->free_head;
 	}
-	t->dir[t->nchunks] = chunk;
+	t->dir[n] = chunk;
 	/* Release: the chunk's contents and pointer before the count. */
-	AO_int_store_release((volatile unsigned *)&t->nchunks,
-			     t->nchunks + 1);
+	smarm__atomic_u32_store_release(&t->nchunks, n + 1);
 	t->free_head = base + 1;
 	return 0;
+}
+
+unsigned smarm__slot_cache_refill(smarm__pidtab *t, smarm__slot_cache *c,
+				  int *err)
+{
+	smarm__slot *s;
+
+	smarm__lock_take(&t->lock);
+	while (c->n < SMARM__SLOT_CACHE / 2 &&
+	       (s = smarm__slot_take(t, err)) != NULL)
+		c->s[c->n++] = s;
+	smarm__lock_drop(&t->lock);
+	return c->n;
+}
+
+void smarm__slot_cache_spill(smarm__pidtab *t, smarm__slot_cache *c)
+{
+	unsigned i;
+
+	smarm__lock_take(&t->lock);
+	for (i = 0; i < SMARM__SLOT_CACHE / 2; i++)
+		smarm__slot_give(t, c->s[--c->n]);
+	smarm__lock_drop(&t->lock);
 }

@@ -19,6 +19,8 @@
  * fields (gen, state, flags, the pointers, the name) are guarded by the
  * slot's lock once it can be named by a pid: a lookup from any worker
  * locks the slot, checks the generation and reads under the lock.
+ *
+ * Owns: the slot table (pid.c).  May touch: lock.h, atomic.h.
  */
 #ifndef SMARM_PID_H
 #define SMARM_PID_H
@@ -50,7 +52,7 @@ typedef struct smarm__slot {
 	uint32_t index;                /* own index in the table */
 	uint32_t next_free;            /* index + 1 of the next free slot */
 	struct smarm__actor *actor;    /* while live */
-	struct smarm__actor *joiner;   /* while SMARM__SLOT_JOINING */
+	smarm__atomic joiner;          /* the actor parked in its join, or 0 */
 	void *result;                  /* once ended: result or panic reason */
 	char name[SMARM_NAME_MAX];
 } smarm__slot;
@@ -58,7 +60,7 @@ typedef struct smarm__slot {
 typedef struct smarm__pidtab {
 	smarm__lock lock;      /* the free list, used and growth */
 	smarm__slot **dir;     /* SMARM__MAX_CHUNKS chunk pointers */
-	uint32_t nchunks;
+	smarm__atomic_u32 nchunks; /* written under the lock, read by anyone */
 	uint32_t free_head;    /* index + 1 of the first free slot, 0 = none */
 	uint32_t used;         /* slots in use */
 } smarm__pidtab;
@@ -110,7 +112,7 @@ static inline void smarm__slot_init(smarm__slot *s)
 {
 	s->state = SMARM__SLOT_LIVE;
 	s->flags = 0;
-	s->joiner = NULL;
+	smarm__atomic_store_relaxed(&s->joiner, 0);
 }
 
 /* End a slot's use: its generation moves on, so its old pid goes stale.
@@ -124,16 +126,6 @@ static inline void smarm__slot_retire(smarm__slot *s)
 		s->gen = 1;
 }
 
-/* Take and init in one (single-threaded users and tests). */
-static inline smarm__slot *smarm__slot_alloc(smarm__pidtab *t, int *err)
-{
-	smarm__slot *s = smarm__slot_take(t, err);
-
-	if (s)
-		smarm__slot_init(s);
-	return s;
-}
-
 /* Retire and give in one. */
 static inline void smarm__slot_free(smarm__pidtab *t, smarm__slot *s)
 {
@@ -141,11 +133,50 @@ static inline void smarm__slot_free(smarm__pidtab *t, smarm__slot *s)
 	smarm__slot_give(t, s);
 }
 
+/*
+ * A worker's cache of free slots, so that most spawns and ends do not take
+ * the table's lock: refilled with half a cache at a time, and spilled by
+ * half when full.
+ */
+#define SMARM__SLOT_CACHE 64u
+
+typedef struct smarm__slot_cache {
+	smarm__slot *s[SMARM__SLOT_CACHE];
+	unsigned n;
+} smarm__slot_cache;
+
+/* Refill an empty cache from the table (under its lock): the number of
+ * slots now cached; 0 with *err set (EAGAIN, ENOMEM). */
+unsigned smarm__slot_cache_refill(smarm__pidtab *t, smarm__slot_cache *c,
+				  int *err);
+/* Give half of a full cache back to the table (under its lock). */
+void smarm__slot_cache_spill(smarm__pidtab *t, smarm__slot_cache *c);
+
+/* A free slot (state FREE) from the cache, or NULL with *err set. */
+static inline smarm__slot *smarm__slot_cache_get(smarm__pidtab *t,
+						 smarm__slot_cache *c,
+						 int *err)
+{
+	if (__builtin_expect(c->n == 0, 0) &&
+	    smarm__slot_cache_refill(t, c, err) == 0)
+		return NULL;
+	return c->s[--c->n];
+}
+
+/* Put a retired slot in the cache. */
+static inline void smarm__slot_cache_put(smarm__pidtab *t,
+					 smarm__slot_cache *c, smarm__slot *s)
+{
+	if (__builtin_expect(c->n == SMARM__SLOT_CACHE, 0))
+		smarm__slot_cache_spill(t, c);
+	c->s[c->n++] = s;
+}
+
 /* Chunks in the table, from any thread: the chunk pointer is stored
  * before the count that makes it reachable (release/acquire). */
 static inline uint32_t smarm__pidtab_nchunks(const smarm__pidtab *t)
 {
-	return AO_int_load_acquire((const volatile unsigned *)&t->nchunks);
+	return smarm__atomic_u32_load_acquire(&t->nchunks);
 }
 
 /* The slot a pid's index names, or NULL when the pid is none or out of
@@ -166,16 +197,6 @@ static inline int smarm__pid_matches(const smarm__slot *s, smarm_pid pid)
 {
 	return s->gen == (uint32_t)(pid.id >> 32) &&
 		s->state != SMARM__SLOT_FREE;
-}
-
-/* The slot a pid names, or NULL when the pid is none, stale or out of
- * range (single-threaded users and tests). */
-static inline smarm__slot *smarm__pid_lookup(const smarm__pidtab *t,
-					     smarm_pid pid)
-{
-	smarm__slot *s = smarm__pid_slot(t, pid);
-
-	return s && smarm__pid_matches(s, pid) ? s : NULL;
 }
 
 static inline smarm_pid smarm__slot_pid(const smarm__slot *s)

@@ -10,13 +10,14 @@
  * the seed's allocator-driven preemption made explicit.  Nothing here
  * reads the clock.  The budget lives in the actor, so what one actor
  * spends does not shorten another's turn.
+ *
+ * Owns: the budget count.  May touch: sched.h (the yield).
  */
 #include "config.h"
 
 #include <stdlib.h>
 
 #include "smarm.h"
-#include "actor.h"
 #include "sched.h"
 
 void smarm_check(void)
@@ -26,10 +27,10 @@ void smarm_check(void)
 
 	if (w == NULL)
 		return;
-	self = w->current;
+	self = smarm__current(w);
 	/* A budget of 0 means preemption points are off. */
 	if (__builtin_expect(self->budget != 0 && --self->budget == 0, 0)) {
-		self->budget = w->budget;
+		self->budget = smarm__worker_budget(w);
 		smarm__yield(w);
 	}
 }

@@ -23,6 +23,8 @@
  *
  * When the ring is full, the owner's push fails and the caller moves work
  * elsewhere (a global queue), as Go moves half its ring.
+ *
+ * Owns: the ring.  May touch: atomic.h only.
  */
 #ifndef SMARM_RUNQ_H
 #define SMARM_RUNQ_H

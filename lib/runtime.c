@@ -1,24 +1,144 @@
 /*
- * runtime.c - configuration, the runtime's life cycle, the version.
+ * runtime.c - configuration, the runtime's life cycle (its workers'
+ * threads started and stopped), the public run calls, the version.
+ *
+ * Owns: smarm_config, struct smarm_runtime's life, the worker threads.
+ * May touch: actor.h (the root actor, what a run leaves), idle.h (the
+ * worker's loop), sched.h (set-up of the workers), and below.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "smarm.h"
+#include "actor.h"
 #include "atomic.h"
+#include "idle.h"
+#include "lock.h"
 #include "sched.h"
 
 /* One runtime runs at a time in a process: set while one does. */
 static smarm__atomic running_any = SMARM__ATOMIC_INIT(0);
 
 /* The runtime smarm_stats_get reports on: the one running, or the last
- * one that ran, until it is freed. */
-static smarm__atomic stats_rt = SMARM__ATOMIC_INIT(0);
+ * one that ran, until it is freed.  Read and cleared under stats_lock, so
+ * that a free never pulls it from under a reader. */
+static smarm_runtime *stats_rt;
+static smarm__lock stats_lock;
+
+/* ---- the worker threads ---------------------------------------------------- */
+
+/* One started worker thread. */
+struct smarm__thread {
+	smarm_runtime *rt;
+	unsigned i;
+	pthread_t id;
+};
+
+static void *worker_thread(void *p)
+{
+	struct smarm__thread *t = p;
+	smarm_runtime *rt = t->rt;
+
+	/* Wait for the gate: the root actor exists, or the run was called
+	 * off. */
+	while (smarm__atomic_u32_load_acquire(&rt->gate) == 0)
+		syscall(SYS_futex, &rt->gate.v, FUTEX_WAIT_PRIVATE, 0, NULL,
+			NULL, 0);
+	if (smarm__atomic_load_acquire(&rt->done) == SMARM__RUN_GOING)
+		smarm__idle_work(rt, t->i);
+	return NULL;
+}
+
+/* Start the workers other than the caller, with every asynchronous signal
+ * blocked: signals for the process go to threads the program made.
+ * *started says how many threads were started. */
+static int start_workers(smarm_runtime *rt, unsigned *started)
+{
+	sigset_t all, old;
+	unsigned i;
+	int err = 0;
+
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGABRT);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 1; i < rt->nworkers; i++) {
+		rt->threads[i].rt = rt;
+		rt->threads[i].i = i;
+		err = pthread_create(&rt->threads[i].id, NULL, worker_thread,
+				     &rt->threads[i]);
+		if (err)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	*started = i - 1;
+	return err ? EAGAIN : 0;
+}
+
+static void open_gate(smarm_runtime *rt)
+{
+	smarm__atomic_u32_store_release(&rt->gate, 1);
+	syscall(SYS_futex, &rt->gate.v, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL,
+		NULL, 0);
+}
+
+static void join_workers(smarm_runtime *rt, unsigned started)
+{
+	unsigned i;
+
+	for (i = 1; i <= started; i++)
+		pthread_join(rt->threads[i].id, NULL);
+}
+
+/* Run fn(arg) as the root actor until every actor has ended; on success
+ * *result and *panicked describe the root's end. */
+static int run(smarm_runtime *rt, smarm_fn fn, void *arg, void **result,
+	       int *panicked)
+{
+	smarm_pid root;
+	unsigned started;
+	int err;
+
+	smarm__idle_prepare(rt);
+	smarm__atomic_u32_store_relaxed(&rt->gate, 0);
+	err = start_workers(rt, &started);
+	/* The caller is worker 0: the root is spawned from it. */
+	smarm__idle_adopt(rt, 0);
+	if (err == 0)
+		err = smarm__actor_spawn(smarm__worker_self(), fn, arg, 0,
+					 NULL, SMARM__SPAWN_ROOT, &root);
+	smarm__idle_leave();
+	if (err) {
+		smarm__atomic_store_release(&rt->done, SMARM__RUN_ABORTED);
+		open_gate(rt);
+		join_workers(rt, started);
+		return err;
+	}
+	open_gate(rt);
+	smarm__idle_work(rt, 0);
+	join_workers(rt, rt->nworkers - 1);
+	err = smarm__atomic_load_acquire(&rt->done) == SMARM__RUN_DEADLOCK ?
+		EDEADLK : 0;
+	if (err == 0)
+		smarm__actor_root_result(rt, root, result, panicked);
+	smarm__idle_release(rt);
+	smarm__actor_reap(rt);
+	return err;
+}
 
 /* The CPUs this process may run on, capped at SMARM_THREADS_MAX. */
 static unsigned cpus_allowed(void)
@@ -112,9 +232,15 @@ int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
 	if (err == 0)
 		err = smarm__pidtab_init(&rt->pids);
 	if (err == 0)
-		err = smarm__sched_init(rt);
+		err = smarm__idle_init(rt);
+	if (err == 0) {
+		rt->threads = calloc(cfg->threads, sizeof(*rt->threads));
+		if (rt->threads == NULL)
+			err = ENOMEM;
+	}
 	if (err) {
-		smarm__sched_fini(rt);
+		free(rt->threads);
+		smarm__idle_fini(rt);
 		smarm__pidtab_fini(&rt->pids);
 		smarm__stack_pool_fini(&rt->stacks);
 		free(rt);
@@ -139,8 +265,10 @@ int smarm_runtime_run(smarm_runtime *rt, smarm_fn fn, void *arg,
 	if (!smarm__atomic_cas_full(&running_any, 0, 1))
 		return EBUSY;
 	smarm__atomic_store_release(&rt->running, 1);
-	smarm__atomic_store_release(&stats_rt, (AO_t)rt);
-	err = smarm__sched_run(rt, fn, arg, &res, &panicked);
+	smarm__lock_take(&stats_lock);
+	stats_rt = rt;
+	smarm__lock_drop(&stats_lock);
+	err = run(rt, fn, arg, &res, &panicked);
 	smarm__atomic_store_release(&rt->running, 0);
 	smarm__atomic_store_release(&running_any, 0);
 	if (err)
@@ -161,8 +289,12 @@ void smarm_runtime_free(smarm_runtime *rt)
 		      "refused\n", stderr);
 		return;
 	}
-	smarm__atomic_fetch_cas_full(&stats_rt, (AO_t)rt, 0);
-	smarm__sched_fini(rt);
+	smarm__lock_take(&stats_lock);
+	if (stats_rt == rt)
+		stats_rt = NULL;
+	smarm__lock_drop(&stats_lock);
+	free(rt->threads);
+	smarm__idle_fini(rt);
 	smarm__pidtab_fini(&rt->pids);
 	smarm__stack_pool_fini(&rt->stacks);
 	free(rt);
@@ -194,11 +326,12 @@ int smarm_stats_get(smarm_stats *out)
 
 	if (out == NULL)
 		return EINVAL;
-	rt = (smarm_runtime *)smarm__atomic_load_acquire(&stats_rt);
-	if (rt == NULL)
-		return ESRCH;
-	smarm__sched_stats(rt, out);
-	return 0;
+	smarm__lock_take(&stats_lock);
+	rt = stats_rt;
+	if (rt)
+		smarm__idle_stats(rt, out);
+	smarm__lock_drop(&stats_lock);
+	return rt ? 0 : ESRCH;
 }
 
 unsigned smarm_version(void)

@@ -1,49 +1,87 @@
 /*
- * sched.h - workers, their run queues, park/unpark, and the runtime.
+ * sched.h - the scheduler as the modules above it see it: the actor's
+ * control block, park and wake, yield, and the runtime record.
  *
- * A runtime has `threads` workers: the thread that calls
- * smarm_runtime_run is worker 0, the others are threads started for the
- * run.  Each worker runs actors from, in order of preference:
+ * Owns (sched.c): parking and waking, yield and sleep, each worker's own
+ * queues (run-next slot, deque, run queue, pinned list, inbox), its timer
+ * heap, the switch between actors, and rousing idle workers.  The
+ * worker's loop and idling (sleep, spin, steal) are its other half,
+ * idle.c, one floor up; the two are the only
+ * files that know a worker's fields (worker.h).  Everything above --
+ * actor.c, chan.c, preempt.c, runtime.c -- reaches a worker only through
+ * the functions here, so they may change how a worker works without
+ * touching anyone else.
  *
- *   runnext   one actor to run next: the one its current actor just woke
- *             or spawned, so a message's receiver runs right after its
- *             sender parks;
- *   dq        what runnext held before (deque.h), newest first, so that a
- *             spawning tree unfolds depth first; idle workers steal its
- *             oldest, the biggest piece of a tree;
- *   runq      its run queue (runq.h) of actors that yielded, timed out or
- *             were woken from elsewhere, oldest first; idle workers steal
- *             half of it;
- *   pinned    actors spawned with SMARM_SPAWN_PINNED, which never leave;
+ * May touch: timer.h, stack.h, pid.h, the queues, context.h, fiber.h.
  *
- * and, when those run dry, from its inbox (wakes that other threads
- * addressed to it), the global queue (wakes from plain threads, a full
- * run queue's overflow) and other workers' run queues.  A worker with
- * nothing to do spins briefly, then sleeps on a futex until work arrives.
- *
- * An actor that yields, parks or ends switches straight to the next
- * runnable actor; only when none is local does it switch to its worker's
- * own context, which looks further and sleeps.
+ * Parking.  An actor that must wait puts itself where its waker will find
+ * it (a channel's waiter word, a slot's joiner word), then calls
+ * smarm__park.  A waker first takes it out of there (smarm__waiter_wake: a
+ * compare-and-swap, so exactly one waker owns each park), then calls
+ * smarm__wake.  A wake that comes before the park is kept and ends the
+ * park at once; a park with a timeout may also end by its timer.  A
+ * waiter that gives up (timeout) calls smarm__waiter_cancel, which takes
+ * it back out, or, when a waker took it first, waits for that wake so it
+ * cannot end a later park early.
  */
 #ifndef SMARM_SCHED_H
 #define SMARM_SCHED_H
 
-#include <pthread.h>
 #include <stdint.h>
 
 #include "smarm.h"
-#include "actor.h"
 #include "atomic.h"
-#include "deque.h"
+#include "fiber.h"
 #include "lock.h"
 #include "mpscq.h"
 #include "pid.h"
-#include "runq.h"
 #include "stack.h"
 #include "timer.h"
 
-/* Free slots a worker keeps for spawns without the table's lock. */
-#define SMARM__SLOT_CACHE 64u
+struct smarm__worker;
+typedef struct smarm__worker smarm__worker;
+
+/*
+ * Park states (smarm__actor.pstate).  A parking actor switches away
+ * first and commits RUNNING -> PARKED on the stack it switched to, once
+ * its context is saved (after_switch in sched.c): so nobody can resume an
+ * actor whose registers are still being pushed.  A wake that finds
+ * RUNNING leaves NOTIFIED, which makes the park (or its commit) return at
+ * once.
+ */
+enum {
+	SMARM__RUNNING = 0,  /* running, runnable, or switching away to park */
+	SMARM__PARKED = 1,   /* context saved, waiting for a wake */
+	SMARM__NOTIFIED = 2  /* not parked yet, and a wake came */
+};
+
+/*
+ * An actor's control block.  It lives at the top of the actor's own
+ * stack, so a spawn allocates nothing but a stack (from the cache) and a
+ * slot.  The scheduler's fields are its own; actor.c fills the rest at
+ * spawn.
+ */
+typedef struct smarm__actor {
+	void *sp;                         /* saved context while not running */
+	struct smarm__actor *next;        /* pinned run list link */
+	const volatile uint64_t *canary;  /* copy of stack->canary */
+	smarm__stack *stack;
+	smarm__slot *slot;
+	smarm_fn fn;
+	void *arg;
+	/* The worker that holds its timer while a timed park is pending, and
+	 * its only worker when pinned. */
+	smarm__worker *worker;
+	smarm__timer timer;               /* of the pending timed wait */
+	uint8_t timed;                    /* the last park had a timeout */
+	uint8_t pinned;                   /* SMARM_SPAWN_PINNED */
+	uint8_t open;                     /* parked where a plain thread may wake it */
+	int wake;                         /* why a park ended: 0 or ETIMEDOUT */
+	unsigned budget;                  /* preemption points left */
+	smarm__atomic pstate;             /* SMARM__RUNNING, ... */
+	smarm__mpscq_node wake_link;      /* in an inbox or the global queue */
+	SMARM__FIBER_FIELD                /* ThreadSanitizer builds only */
+} smarm__actor;
 
 /* Counters, written by their worker only (relaxed load + store, no
  * read-modify-write), read by anyone. */
@@ -52,91 +90,56 @@ typedef struct smarm__wstats {
 		wakeups, messages;
 } smarm__wstats;
 
-typedef struct smarm__worker {
-	/* Its own thread's. */
-	struct smarm__actor *current; /* running actor; NULL in the worker */
-	struct smarm__actor *prev;    /* switched away from, see after_switch */
-	unsigned prev_op;
-	void *sp;                     /* the worker context, while actors run */
-	SMARM__FIBER_FIELD            /* ThreadSanitizer builds only */
-	struct smarm__actor *pin_head, *pin_tail; /* runnable pinned actors */
-	uint32_t tick;                /* scheduling decisions */
-	uint32_t nnext;               /* runnext picks in a row */
-	unsigned budget;              /* preemption budget of each actor */
-	unsigned id;
-	int spinning;                 /* counted in rt->nspinning */
-	int alone;                    /* the runtime's only worker */
-	uint64_t rng;                 /* victim order */
-	struct smarm__worker *watch;  /* a worker whose runnext looks stuck */
-	AO_t watch_switches;
-	smarm__timers timers;
-	smarm__stack_cache stacks;
-	smarm__slot *slots[SMARM__SLOT_CACHE];
-	unsigned nslots;
+/*
+ * The first fields of every worker: the only ones the modules above the
+ * scheduler use, and only through the inline functions below.  The rest
+ * of the worker is in worker.h, private to sched.c and idle.c.
+ */
+typedef struct smarm__worker_head {
+	smarm__actor *current;        /* running actor; NULL in the worker */
 	struct smarm_runtime *rt;
-	pthread_t thread;
-	/* Read by other workers. */
+	unsigned budget;              /* preemption budget of each actor */
+	smarm__slot_cache slots;      /* free slots, for spawns */
+	smarm__stack_cache stacks;    /* free stacks, for spawns */
 	smarm__wstats st;
-	smarm__atomic chan_waiters;   /* actors parked in recv, +/- per worker */
-	smarm__atomic ntimers;        /* timers.n, published before sleeping */
-	/* Stolen from. */
-	smarm__atomic runnext __attribute__((aligned(64)));
-	smarm__deque dq;
-	smarm__runq rq;
-	/* Written by other threads: actors they woke for this worker, and the
-	 * sleep handshake (see idle_sleep in sched.c). */
-	smarm__mpscq inbox __attribute__((aligned(64)));
-	smarm__mpscq_node inbox_stub;
-	smarm__atomic sleeping;       /* 0 awake, 1 asleep, 2 woken to spin */
-	smarm__atomic in_kernel;      /* 1 while in (or entering) futex wait */
-	smarm__atomic_u32 idle_seq;   /* futex word; bumped to wake it */
-} smarm__worker;
+} smarm__worker_head;
 
+/*
+ * A runtime.  runtime.c starts and stops it; the fields under "idle" are
+ * idle.c's (the sleep handshake and the global queue), read by sched.c
+ * through idle.h.
+ */
 struct smarm_runtime {
 	smarm_config cfg;
 	smarm__stack_pool stacks;
 	smarm__pidtab pids;
 	smarm__worker *workers;
 	unsigned nworkers;
+	struct smarm__thread *threads; /* runtime.c's, one per worker */
 	smarm__atomic running;        /* 1 while smarm_runtime_run is under way */
 	AO_t live_base;               /* spawned - exited when the run began */
 	smarm__atomic thread_wakeups; /* wake-ups made by plain threads */
-	/* Shared by the workers of a run. */
+	smarm__atomic_u32 gate;       /* futex word: workers start when set */
+	/* idle: shared by the workers of a run. */
 	smarm__atomic nspinning __attribute__((aligned(64)));
 	smarm__atomic nsleeping;
-	smarm__atomic done;           /* 0, or how the run ended: see sched.c */
-	smarm__atomic_u32 gate;       /* futex word: workers start when set */
+	smarm__atomic ndeep;          /* sleepers no wake-up of a run-next reaches */
+	smarm__atomic done;           /* 0, or how the run ended (idle.h) */
 	/* The global queue: many producers, one consumer at a time. */
 	smarm__mpscq inject __attribute__((aligned(64)));
 	smarm__mpscq_node inject_stub;
 	smarm__lock inject_lock;
 };
 
+/* Inline form of smarm__worker_self for the entry of public calls. */
+extern __thread smarm__worker *smarm__tls_worker
+	__attribute__((tls_model("initial-exec")));
+
 /* The worker the calling thread runs, NULL outside a runtime's actors.
  * Not inlined: a green thread may resume on another OS thread, so code
  * must fetch the worker again after any switch instead of caching the
  * address of a thread-local. */
 smarm__worker *smarm__worker_self(void) __attribute__((noinline));
-
-/*
- * Park the calling actor until smarm__wake or, unless timeout is
- * SMARM_FOREVER, until the timeout passes.  Returns 0 when woken,
- * ETIMEDOUT when the timer fired, ENOMEM when no memory was left for the
- * timer (the actor did not park).  A wake that arrives before the park
- * (from another thread, between the caller's "nothing to do" and its
- * park) is not lost: the park then returns 0 at once.  Callers loop on
- * their own condition, since a wake means "look again".
- */
-int smarm__park(smarm__worker *w, smarm__actor *self, uint64_t timeout);
-
-/* Wake a parked actor, or make its next park return at once.  Callable
- * from any thread.  One waker per park: only whoever took the actor out
- * of what it waits on may wake it. */
-void smarm__wake(smarm__actor *a);
-
-/* Inline form of smarm__worker_self for the entry of public calls. */
-extern __thread smarm__worker *smarm__tls_worker
-	__attribute__((tls_model("initial-exec")));
 
 /* The worker at the entry of a public call, before anything can switch:
  * one %fs-relative load.  After a switch, use smarm__worker_self(). */
@@ -145,10 +148,42 @@ static inline smarm__worker *smarm__worker_at_entry(void)
 	return smarm__tls_worker;
 }
 
+static inline smarm__worker_head *smarm__head(smarm__worker *w)
+{
+	return (smarm__worker_head *)(void *)w;
+}
+
+/* The actor w runs. */
+static inline smarm__actor *smarm__current(smarm__worker *w)
+{
+	return smarm__head(w)->current;
+}
+
+static inline struct smarm_runtime *smarm__worker_rt(smarm__worker *w)
+{
+	return smarm__head(w)->rt;
+}
+
+/* w's caches of free slots and stacks, for spawns. */
+static inline smarm__slot_cache *smarm__worker_slots(smarm__worker *w)
+{
+	return &smarm__head(w)->slots;
+}
+
+static inline smarm__stack_cache *smarm__worker_stacks(smarm__worker *w)
+{
+	return &smarm__head(w)->stacks;
+}
+
+/* The preemption budget an actor starts with on w. */
+static inline unsigned smarm__worker_budget(smarm__worker *w)
+{
+	return smarm__head(w)->budget;
+}
+
 /* Count one event in a worker's own counter. */
 #define SMARM__STAT_INC(w, field) \
-	smarm__atomic_store_relaxed(&(w)->st.field, \
-		smarm__atomic_load_relaxed(&(w)->st.field) + 1)
+	smarm__counter_add(&smarm__head(w)->st.field, 1)
 
 /* Add d to a per-worker counter that only its worker writes. */
 static inline void smarm__counter_add(smarm__atomic *c, AO_t d)
@@ -156,19 +191,86 @@ static inline void smarm__counter_add(smarm__atomic *c, AO_t d)
 	smarm__atomic_store_relaxed(c, smarm__atomic_load_relaxed(c) + d);
 }
 
+/* ---- parking and waking ------------------------------------------------ */
+
+/* smarm__park flags. */
+#define SMARM__PARK_OPEN 0x1u  /* a plain thread may end this park (recv) */
+
+/*
+ * Park the calling actor until smarm__wake or, unless timeout is
+ * SMARM_FOREVER, until the timeout passes.  Returns 0 when woken,
+ * ETIMEDOUT when the timer fired, ENOMEM when no memory was left for the
+ * timer (the actor did not park).  A wake that came before the park ends
+ * it at once.  Callers loop on their own condition: a wake means "look
+ * again".  A park that a plain thread may end carries SMARM__PARK_OPEN,
+ * so that a runtime whose actors all wait is not taken for deadlocked.
+ */
+int smarm__park(smarm__actor *self, uint64_t timeout, unsigned flags);
+
+/* Wake a parked actor, or make its next park return at once.  Callable
+ * from any thread.  One waker per park: only whoever took the actor out
+ * of what it waits on may wake it. */
+void smarm__wake(smarm__actor *a);
+
+/* Take the actor waiting in *word out of it, if there is one and nobody
+ * else took it first: the caller now owes it a smarm__wake. */
+smarm__actor *smarm__waiter_take(smarm__atomic *word);
+
+/* smarm__waiter_take, then wake what it took.  Callable from any thread. */
+void smarm__waiter_wake(smarm__atomic *word);
+
+/* The caller, announced in *word, stops waiting: take it back out, or,
+ * when a waker took it first, wait for that wake (it is on its way). */
+void smarm__waiter_cancel(smarm__atomic *word, smarm__actor *self,
+			  unsigned flags);
+
 /* Yield (smarm_yield) for callers that already hold the worker. */
 int smarm__yield(smarm__worker *w);
 
-/* Set up and tear down a runtime's workers (smarm_runtime_new/free). */
-int smarm__sched_init(struct smarm_runtime *rt);
-void smarm__sched_fini(struct smarm_runtime *rt);
+/* ---- actors' lives, for actor.c ----------------------------------------- */
 
-/* Run fn(arg) as the root actor until every actor has ended.  On return
- * *result and *panicked describe the root's end. */
-int smarm__sched_run(struct smarm_runtime *rt, smarm_fn fn, void *arg,
-		     void **result, int *panicked);
+/* A new actor, its control block filled, is ready to run: here next (a
+ * spawning tree unfolds depth first), or on its pinned list. */
+void smarm__sched_start(smarm__worker *w, smarm__actor *a);
 
-/* Sum the workers' counters into out. */
-void smarm__sched_stats(struct smarm_runtime *rt, smarm_stats *out);
+/* First thing an actor does on its new stack. */
+void smarm__sched_entered(void);
+
+/* Stop the process with a clear message if self's stack canary was
+ * overwritten. */
+void smarm__sched_check_stack(smarm__actor *self);
+
+/* The calling actor has ended (its end published): count it and switch
+ * away for good; its stack goes back to the cache once nothing runs on
+ * it. */
+void smarm__sched_exit(smarm__worker *w, smarm__actor *self)
+	__attribute__((noreturn));
+
+/* ---- the worker's loop, for idle.c ----------------------------------------- */
+
+/* Finish the last switch, look at timers and the inbox, and pick the next
+ * actor from this worker's own queues (NULL when they are empty). */
+smarm__actor *smarm__sched_next(smarm__worker *w);
+
+/* Switch from the worker's own context to a; returns when an actor
+ * switches back to it. */
+void smarm__sched_enter(smarm__worker *w, smarm__actor *a);
+
+/* A batch from the global queue: the first actor, the rest queued on w;
+ * NULL when it is empty or another worker drains it. */
+smarm__actor *smarm__sched_global_take(smarm__worker *w);
+
+/* Fire v's timers that expired by now, queueing their actors on w (v may
+ * be a busy worker); returns how many were queued on w. */
+unsigned smarm__sched_fire_timers_of(smarm__worker *w, smarm__worker *v,
+				     uint64_t now);
+
+/* There is work any worker may take: wake a sleeping worker to look for
+ * it, unless one already looks. */
+void smarm__sched_wake_idle(struct smarm_runtime *rt);
+
+/* How a run ended (struct smarm_runtime.done). */
+enum { SMARM__RUN_GOING = 0, SMARM__RUN_DONE = 1, SMARM__RUN_DEADLOCK = 2,
+       SMARM__RUN_ABORTED = 3 };
 
 #endif /* SMARM_SCHED_H */

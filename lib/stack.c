@@ -1,5 +1,8 @@
 /*
  * stack.c - actor stacks; see stack.h for the three guard modes.
+ *
+ * Owns: stacks, slabs, guards and the stack caches (stack.h).
+ * May touch: lock.h, atomic.h.
  */
 #include "config.h"
 
@@ -251,16 +254,6 @@ static smarm__stack *get_locked(smarm__stack_pool *p, size_t size)
 		return carve(p);
 	}
 	return map_own(p, size);
-}
-
-smarm__stack *smarm__stack_get(smarm__stack_pool *p, size_t size)
-{
-	smarm__stack *s;
-
-	smarm__lock_take(&p->lock);
-	s = get_locked(p, size);
-	smarm__lock_drop(&p->lock);
-	return s;
 }
 
 smarm__stack *smarm__stack_refill(smarm__stack_pool *p,

@@ -15,6 +15,8 @@
  *             valgrind's own limit) new stacks fall back to canaries.
  *   canary    no guard page; a known word at the stack's low end is
  *             checked at every switch away from the actor.
+ *
+ * Owns: stacks (stack.c).  May touch: lock.h, atomic.h.
  */
 #ifndef SMARM_STACK_H
 #define SMARM_STACK_H
@@ -84,11 +86,6 @@ typedef struct smarm__stack_cache {
 	smarm__stack *full;   /* a batch of SMARM__STACK_BATCH, or NULL */
 } smarm__stack_cache;
 
-/* A stack with at least size usable bytes below s->top (0 = the pool's
- * default).  NULL when memory or mappings run out.  Takes the pool's
- * lock. */
-smarm__stack *smarm__stack_get(smarm__stack_pool *p, size_t size);
-
 /* Return a stack to the pool's shared cache, or unmap one of its own
  * size.  The caller may still be running on it (an ending actor): pages
  * are given back only well below its frame.  Takes the pool's lock. */
@@ -98,7 +95,10 @@ void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s);
 smarm__stack *smarm__stack_refill(smarm__stack_pool *p,
 				  smarm__stack_cache *c, size_t size);
 
-/* smarm__stack_get through a worker's cache. */
+/* A stack with at least size usable bytes below s->top (0 = the pool's
+ * default), from the worker's cache c or, when c has none (or for another
+ * size), from the pool under its lock.  NULL when memory or mappings run
+ * out. */
 static inline smarm__stack *smarm__stack_get_cached(smarm__stack_pool *p,
 						    smarm__stack_cache *c,
 						    size_t size)

@@ -1,5 +1,10 @@
 /*
- * timer.c - the deadline heap, smarm_sleep and smarm_now.
+ * timer.c - the deadline heap and the clock (smarm_now).
+ *
+ * Owns: the heap of timer.h and nothing else; sleeping and timed waits
+ * are the scheduler's (sched.c), which keeps a heap per worker.
+ *
+ * May touch: nothing in lib/ (the C library's clock).
  */
 #include "config.h"
 
@@ -8,8 +13,6 @@
 #include <time.h>
 
 #include "smarm.h"
-#include "actor.h"
-#include "sched.h"
 #include "timer.h"
 
 void smarm__timers_fini(smarm__timers *t)
@@ -22,10 +25,12 @@ void smarm__timers_fini(smarm__timers *t)
 int smarm__timers_reserve(smarm__timers *t, uint64_t n)
 {
 	uint64_t cap = t->cap ? t->cap : 64;
-	smarm__actor **h;
+	smarm__timer **h;
 
 	if (n <= t->cap)
 		return 0;
+	if (n > UINT32_MAX)
+		return ENOMEM;
 	while (cap < n)
 		cap *= 2;
 	if (cap > UINT32_MAX)
@@ -38,26 +43,26 @@ int smarm__timers_reserve(smarm__timers *t, uint64_t n)
 	return 0;
 }
 
-static void place(smarm__timers *t, uint32_t i, smarm__actor *a)
+static void place(smarm__timers *t, uint32_t i, smarm__timer *tm)
 {
-	t->heap[i] = a;
-	a->timer_idx = i + 1;
+	t->heap[i] = tm;
+	tm->idx = i + 1;
 }
 
-static void sift_up(smarm__timers *t, uint32_t i, smarm__actor *a)
+static void sift_up(smarm__timers *t, uint32_t i, smarm__timer *tm)
 {
 	while (i > 0) {
 		uint32_t parent = (i - 1) / 2;
 
-		if (t->heap[parent]->deadline <= a->deadline)
+		if (t->heap[parent]->deadline <= tm->deadline)
 			break;
 		place(t, i, t->heap[parent]);
 		i = parent;
 	}
-	place(t, i, a);
+	place(t, i, tm);
 }
 
-static void sift_down(smarm__timers *t, uint32_t i, smarm__actor *a)
+static void sift_down(smarm__timers *t, uint32_t i, smarm__timer *tm)
 {
 	for (;;) {
 		uint32_t c = 2 * i + 1;
@@ -67,26 +72,26 @@ static void sift_down(smarm__timers *t, uint32_t i, smarm__actor *a)
 		if (c + 1 < t->n &&
 		    t->heap[c + 1]->deadline < t->heap[c]->deadline)
 			c++;
-		if (a->deadline <= t->heap[c]->deadline)
+		if (tm->deadline <= t->heap[c]->deadline)
 			break;
 		place(t, i, t->heap[c]);
 		i = c;
 	}
-	place(t, i, a);
+	place(t, i, tm);
 }
 
-void smarm__timers_add(smarm__timers *t, smarm__actor *a)
+void smarm__timers_add(smarm__timers *t, smarm__timer *tm)
 {
-	sift_up(t, t->n++, a);
+	sift_up(t, t->n++, tm);
 }
 
-void smarm__timers_remove(smarm__timers *t, smarm__actor *a)
+void smarm__timers_remove(smarm__timers *t, smarm__timer *tm)
 {
-	uint32_t i = a->timer_idx - 1;
-	smarm__actor *last = t->heap[--t->n];
+	uint32_t i = tm->idx - 1;
+	smarm__timer *last = t->heap[--t->n];
 
-	a->timer_idx = 0;
-	if (last == a)
+	tm->idx = 0;
+	if (last == tm)
 		return;
 	/* Move the last entry into the hole, then restore the order in
 	 * whichever direction it is broken. */
@@ -96,20 +101,15 @@ void smarm__timers_remove(smarm__timers *t, smarm__actor *a)
 		sift_down(t, i, last);
 }
 
-smarm__actor *smarm__timers_expired(smarm__timers *t, uint64_t now)
+smarm__timer *smarm__timers_expired(smarm__timers *t, uint64_t now)
 {
-	smarm__actor *a;
+	smarm__timer *tm;
 
 	if (t->n == 0 || t->heap[0]->deadline > now)
 		return NULL;
-	a = t->heap[0];
-	smarm__timers_remove(t, a);
-	return a;
-}
-
-uint64_t smarm__timers_next(const smarm__timers *t)
-{
-	return t->n ? t->heap[0]->deadline : UINT64_MAX;
+	tm = t->heap[0];
+	smarm__timers_remove(t, tm);
+	return tm;
 }
 
 uint64_t smarm_now(void)
@@ -118,15 +118,4 @@ uint64_t smarm_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-int smarm_sleep(uint64_t ns)
-{
-	smarm__worker *w = smarm__worker_self();
-
-	if (w == NULL)
-		return EPERM;
-	if (ns == 0)
-		return smarm_yield();
-	return smarm__park(w, w->current, ns) == ENOMEM ? ENOMEM : 0;
 }

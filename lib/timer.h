@@ -1,33 +1,54 @@
 /*
- * timer.h - deadlines of timed waits: a binary min-heap of actors keyed by
- * their deadline.  Each actor has at most one timed wait pending, and the
- * heap's capacity is kept at least the number of live actors (grown on
- * spawn), so adding a timer never allocates and never fails.
+ * timer.h - deadlines: a binary min-heap of timer records.
+ *
+ * Owns: nothing but the heap.  It knows no actor and no worker: a timer is
+ * a small record embedded in whatever waits (smarm__timer), and the heap
+ * orders pointers to such records by deadline.  Whoever owns a heap
+ * serialises its use (sched.c keeps one per worker, under a lock).
+ *
+ * Memory.  Adding a timer never allocates: its owner first makes room
+ * with smarm__timers_reserve, which can fail with ENOMEM, so that a timed
+ * wait fails before anything is half done instead of losing a deadline.
+ *
+ * May touch: nothing in lib/ (stdlib only).
  */
 #ifndef SMARM_TIMER_H
 #define SMARM_TIMER_H
 
 #include <stdint.h>
 
-struct smarm__actor;
+/* One pending deadline; embedded in its waiter. */
+typedef struct smarm__timer {
+	uint64_t deadline;
+	uint32_t idx;       /* heap position + 1; 0 = not in a heap */
+} smarm__timer;
 
 typedef struct smarm__timers {
-	struct smarm__actor **heap;
+	smarm__timer **heap;
 	uint32_t n;
 	uint32_t cap;
 } smarm__timers;
 
 void smarm__timers_fini(smarm__timers *t);
-/* Make room for n timers; 0 or ENOMEM. */
+/* Make room for n timers: 0, or ENOMEM (nothing changed then). */
 int smarm__timers_reserve(smarm__timers *t, uint64_t n);
-/* Add a's timer at a->deadline. */
-void smarm__timers_add(smarm__timers *t, struct smarm__actor *a);
-/* Cancel a's pending timer. */
-void smarm__timers_remove(smarm__timers *t, struct smarm__actor *a);
-/* Remove and return an actor whose deadline is <= now, or NULL. */
-struct smarm__actor *smarm__timers_expired(smarm__timers *t, uint64_t now);
+/* Add tm, whose deadline is set; room must have been reserved. */
+void smarm__timers_add(smarm__timers *t, smarm__timer *tm);
+/* Remove a pending tm from the heap it is in. */
+void smarm__timers_remove(smarm__timers *t, smarm__timer *tm);
+/* Remove and return a timer whose deadline is <= now, or NULL. */
+smarm__timer *smarm__timers_expired(smarm__timers *t, uint64_t now);
+
 /* The earliest deadline, UINT64_MAX when no timer is pending. */
-uint64_t smarm__timers_next(const smarm__timers *t);
+static inline uint64_t smarm__timers_next(const smarm__timers *t)
+{
+	return t->n ? t->heap[0]->deadline : UINT64_MAX;
+}
+
+static inline int smarm__timer_pending(const smarm__timer *tm)
+{
+	return tm->idx != 0;
+}
 
 /* now + timeout, saturating at UINT64_MAX. */
 static inline uint64_t smarm__deadline(uint64_t now, uint64_t timeout)

@@ -33,24 +33,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* Sleep the calling OS thread (a plain thread, or the worker itself). */
-static void nap_us(unsigned us)
-{
-	struct timespec ts = { us / 1000000u, (long)(us % 1000000u) * 1000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-static void chan_ok(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
-{
-	*tx = NULL;
-	*rx = NULL;
-	ck_assert_int_eq(smarm_channel(tx, rx, elem_size), 0);
-	ck_assert_ptr_nonnull(*tx);
-	ck_assert_ptr_nonnull(*rx);
-}
-
 static void send_u64(smarm_tx *tx, uint64_t v)
 {
 	ck_assert_int_eq(smarm_send(tx, &v), 0);
@@ -62,16 +44,6 @@ static uint64_t recv_u64(smarm_rx *rx)
 
 	ck_assert_int_eq(smarm_recv(rx, &v, SMARM_FOREVER), 0);
 	return v;
-}
-
-static void spawn_ok(smarm_pid *pid, smarm_fn fn, void *arg)
-{
-	ck_assert_int_eq(smarm_spawn(pid, fn, arg), 0);
-}
-
-static void join_ok(smarm_pid pid)
-{
-	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
 }
 
 /*

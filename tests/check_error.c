@@ -7,10 +7,11 @@
 
 #include <limits.h>
 
-/* Every code smarm can return (smarm(7), semantics of each call). */
+/* Every code smarm can return (smarm(7), smarm_strerror(3), the ERRORS of
+ * each call). */
 static const int known_codes[] = {
-	0,         EINVAL,  ESRCH, ETIMEDOUT, EPIPE,   ENOMEM, EAGAIN,
-	ECANCELED, EPERM,   EDEADLK, EBUSY,   ENOTSUP, ERANGE, SMARM_EPANIC,
+	0,      EINVAL, ESRCH,   ETIMEDOUT, EPIPE,   ENOMEM,
+	EAGAIN, EPERM,  EDEADLK, EBUSY,     ENOTSUP, SMARM_EPANIC,
 };
 #define NKNOWN ((int)(sizeof(known_codes) / sizeof(known_codes[0])))
 

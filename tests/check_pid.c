@@ -10,7 +10,7 @@
 #include "testutil.h"
 
 #include "pid.h"
-#include "sched.h"
+#include "idle.h"
 
 #define MANY 100000u
 
@@ -34,10 +34,37 @@ static uint32_t pid_gen(smarm_pid p)
 	return (uint32_t)(p.id >> 32);
 }
 
+/* Take a slot and make it live, in one (the table is used by this thread
+ * only): NULL with *err set when the table is full or memory runs out. */
+static smarm__slot *slot_alloc(smarm__pidtab *t, int *err)
+{
+	smarm__slot *s = smarm__slot_take(t, err);
+
+	if (s)
+		smarm__slot_init(s);
+	return s;
+}
+
+/* The slot a pid names, or NULL when the pid is none, stale or out of
+ * range (no lock: the table is used by this thread only, or its slots
+ * are not changing). */
+static smarm__slot *pid_lookup(const smarm__pidtab *t, smarm_pid pid)
+{
+	smarm__slot *s = smarm__pid_slot(t, pid);
+
+	return s && smarm__pid_matches(s, pid) ? s : NULL;
+}
+
+/* The actor waiting to join a slot's actor, NULL for none. */
+static void *joiner_of(const smarm__slot *s)
+{
+	return (void *)smarm__atomic_load_relaxed(&s->joiner);
+}
+
 static smarm__slot *alloc_ok(smarm__pidtab *t)
 {
 	int err = 0;
-	smarm__slot *s = smarm__slot_alloc(t, &err);
+	smarm__slot *s = slot_alloc(t, &err);
 
 	ck_assert_msg(s != NULL, "slot_alloc failed: %d", err);
 	return s;
@@ -72,18 +99,18 @@ START_TEST(test_init_fini)
 	memset(&t, 0xa5, sizeof(t));
 	ck_assert_int_eq(smarm__pidtab_init(&t), 0);
 	ck_assert_ptr_nonnull(t.dir);
-	ck_assert_uint_eq(t.nchunks, 0);
+	ck_assert_uint_eq(smarm__pidtab_nchunks(&t), 0);
 	ck_assert_uint_eq(t.used, 0);
 	ck_assert_uint_eq(t.free_head, 0);
 	/* Nothing is found in an empty table. */
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(1, 1)));
-	ck_assert_ptr_null(smarm__pid_lookup(&t, SMARM_PID_NONE));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(1, 1)));
+	ck_assert_ptr_null(pid_lookup(&t, SMARM_PID_NONE));
 	smarm__pidtab_fini(&t);
 	ck_assert_ptr_null(t.dir);
-	ck_assert_uint_eq(t.nchunks, 0);
+	ck_assert_uint_eq(smarm__pidtab_nchunks(&t), 0);
 	/* fini twice, and lookups after it, are harmless. */
 	smarm__pidtab_fini(&t);
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(1, 1)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(1, 1)));
 }
 END_TEST
 
@@ -99,20 +126,20 @@ START_TEST(test_fresh_slot)
 	s = alloc_ok(&t);
 	ck_assert_uint_eq(s->state, SMARM__SLOT_LIVE);
 	ck_assert_uint_eq(s->flags, 0);
-	ck_assert_ptr_null(s->joiner);
+	ck_assert_ptr_null(joiner_of(s));
 	ck_assert_uint_eq(t.used, 1);
-	ck_assert_uint_eq(t.nchunks, 1);
+	ck_assert_uint_eq(smarm__pidtab_nchunks(&t), 1);
 	p = smarm__slot_pid(s);
 	ck_assert(!smarm_pid_eq(p, SMARM_PID_NONE));
 	ck_assert_uint_ne(pid_index(p), 0);
 	ck_assert_uint_ne(pid_gen(p), 0);
 	ck_assert_uint_eq(pid_index(p), s->index + 1);
 	ck_assert_uint_eq(pid_gen(p), s->gen);
-	ck_assert_ptr_eq(smarm__pid_lookup(&t, p), s);
+	ck_assert_ptr_eq(pid_lookup(&t, p), s);
 	ck_assert_ptr_eq(smarm__slot_at(&t, s->index), s);
 	/* An ended slot is still found (it waits for its joiner). */
 	s->state = SMARM__SLOT_ENDED;
-	ck_assert_ptr_eq(smarm__pid_lookup(&t, p), s);
+	ck_assert_ptr_eq(pid_lookup(&t, p), s);
 	smarm__slot_free(&t, s);
 	ck_assert_uint_eq(t.used, 0);
 	smarm__pidtab_fini(&t);
@@ -131,7 +158,7 @@ START_TEST(test_stale_after_free)
 	s = alloc_ok(&t);
 	old = smarm__slot_pid(s);
 	s->flags = SMARM__SLOT_DETACHED | SMARM__SLOT_PANICKED;
-	s->joiner = (void *)s;
+	smarm__atomic_store_relaxed(&s->joiner, (AO_t)s);
 	s->actor = (void *)s;
 	s->result = (void *)s;
 
@@ -139,23 +166,23 @@ START_TEST(test_stale_after_free)
 	ck_assert_uint_eq(s->state, SMARM__SLOT_FREE);
 	ck_assert_ptr_null(s->actor);
 	ck_assert_ptr_null(s->result);
-	ck_assert_ptr_null(smarm__pid_lookup(&t, old));
-	ck_assert_ptr_eq(smarm__pid_lookup(&t, keep), other);
+	ck_assert_ptr_null(pid_lookup(&t, old));
+	ck_assert_ptr_eq(pid_lookup(&t, keep), other);
 
 	/* The freed slot comes back first, under another generation, with
 	 * its flags and joiner cleared. */
 	again = alloc_ok(&t);
 	ck_assert_ptr_eq(again, s);
 	ck_assert_uint_eq(again->flags, 0);
-	ck_assert_ptr_null(again->joiner);
+	ck_assert_ptr_null(joiner_of(again));
 	fresh = smarm__slot_pid(again);
 	ck_assert_uint_eq(pid_index(fresh), pid_index(old));
 	ck_assert(!smarm_pid_eq(fresh, old));
-	ck_assert_ptr_eq(smarm__pid_lookup(&t, fresh), again);
+	ck_assert_ptr_eq(pid_lookup(&t, fresh), again);
 	/* The old pid stays stale although its slot is in use again. */
-	ck_assert_ptr_null(smarm__pid_lookup(&t, old));
+	ck_assert_ptr_null(pid_lookup(&t, old));
 	again->state = SMARM__SLOT_ENDED;
-	ck_assert_ptr_null(smarm__pid_lookup(&t, old));
+	ck_assert_ptr_null(pid_lookup(&t, old));
 
 	/* Many more reuses of the same slot: every old pid stays stale. */
 	{
@@ -170,14 +197,13 @@ START_TEST(test_stale_after_free)
 			hist[i] = smarm__slot_pid(again);
 			for (j = 0; j < i; j++) {
 				ck_assert(!smarm_pid_eq(hist[i], hist[j]));
-				ck_assert_ptr_null(
-					smarm__pid_lookup(&t, hist[j]));
+				ck_assert_ptr_null(pid_lookup(&t, hist[j]));
 			}
-			ck_assert_ptr_eq(smarm__pid_lookup(&t, hist[i]), s);
+			ck_assert_ptr_eq(pid_lookup(&t, hist[i]), s);
 		}
 	}
-	ck_assert_ptr_null(smarm__pid_lookup(&t, old));
-	ck_assert_ptr_eq(smarm__pid_lookup(&t, keep), other);
+	ck_assert_ptr_null(pid_lookup(&t, old));
+	ck_assert_ptr_eq(pid_lookup(&t, keep), other);
 	smarm__pidtab_fini(&t);
 }
 END_TEST
@@ -193,28 +219,25 @@ START_TEST(test_garbage_pids)
 	ck_assert_int_eq(smarm__pidtab_init(&t), 0);
 	s = alloc_ok(&t);
 	p = smarm__slot_pid(s);
-	cap = t.nchunks * SMARM__CHUNK_SLOTS;
+	cap = smarm__pidtab_nchunks(&t) * SMARM__CHUNK_SLOTS;
 
-	ck_assert_ptr_null(smarm__pid_lookup(&t, SMARM_PID_NONE));
+	ck_assert_ptr_null(pid_lookup(&t, SMARM_PID_NONE));
 	/* Index 0 (the "none" index) under any generation. */
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(0, s->gen)));
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(0, UINT32_MAX)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(0, s->gen)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(0, UINT32_MAX)));
 	/* The right index under a wrong generation, including 0. */
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(pid_index(p), 0)));
-	ck_assert_ptr_null(smarm__pid_lookup(&t,
-					     mkpid(pid_index(p), s->gen + 1)));
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(pid_index(p),
-						       UINT32_MAX)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(pid_index(p), 0)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(pid_index(p), s->gen + 1)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(pid_index(p), UINT32_MAX)));
 	/* A slot that exists but was never allocated. */
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(pid_index(p) + 1, 1)));
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(cap, 1)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(pid_index(p) + 1, 1)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(cap, 1)));
 	/* Past the last chunk, and far past it. */
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(cap + 1, 1)));
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(cap + 1, s->gen)));
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(UINT32_MAX, 1)));
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(UINT32_MAX,
-						       UINT32_MAX)));
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(0x80000000u, 1)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(cap + 1, 1)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(cap + 1, s->gen)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(UINT32_MAX, 1)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(UINT32_MAX, UINT32_MAX)));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(0x80000000u, 1)));
 	/* Random garbage: never a crash, and never a slot other than s
 	 * (only the one exact id can match it). */
 	for (i = 0; i < 100000; i++) {
@@ -225,12 +248,12 @@ START_TEST(test_garbage_pids)
 		if (i & 1)	/* keep some indexes in range */
 			g.id = (g.id & ~(uint64_t)UINT32_MAX) |
 			       (uint32_t)(rng() % (cap + 2));
-		r = smarm__pid_lookup(&t, g);
+		r = pid_lookup(&t, g);
 		if (r != NULL && !smarm_pid_eq(g, p))
 			ck_abort_msg("garbage id %#llx found a slot",
 				     (unsigned long long)g.id);
 	}
-	ck_assert_ptr_eq(smarm__pid_lookup(&t, p), s);
+	ck_assert_ptr_eq(pid_lookup(&t, p), s);
 	smarm__pidtab_fini(&t);
 }
 END_TEST
@@ -255,11 +278,11 @@ START_TEST(test_many)
 	}
 	/* 100,000 slots need several chunks. */
 	chunks = (MANY + SMARM__CHUNK_SLOTS - 1) / SMARM__CHUNK_SLOTS;
-	ck_assert_uint_eq(t.nchunks, chunks);
-	ck_assert_uint_gt(t.nchunks, 4);
+	ck_assert_uint_eq(smarm__pidtab_nchunks(&t), chunks);
+	ck_assert_uint_gt(smarm__pidtab_nchunks(&t), 4);
 	ck_assert_uint_eq(t.used, MANY);
 	for (i = 0; i < MANY; i++)
-		if (smarm__pid_lookup(&t, pids[i]) != slots[i] ||
+		if (pid_lookup(&t, pids[i]) != slots[i] ||
 		    slots[i]->state != SMARM__SLOT_LIVE)
 			ck_abort_msg("pid %u does not find its slot", i);
 	qsort(ids, MANY, sizeof(*ids), cmp_u64);
@@ -276,17 +299,17 @@ START_TEST(test_many)
 		smarm_pid p = smarm__slot_pid(slots[i]);
 
 		smarm__slot_free(&t, slots[i]);
-		if (smarm__pid_lookup(&t, p) != NULL)
+		if (pid_lookup(&t, p) != NULL)
 			ck_abort_msg("freed pid %#llx still found",
 				     (unsigned long long)p.id);
 		if (i + 1 < MANY &&
-		    smarm__pid_lookup(&t, smarm__slot_pid(slots[i + 1])) !=
+		    pid_lookup(&t, smarm__slot_pid(slots[i + 1])) !=
 			    slots[i + 1])
 			ck_abort_msg("freeing one slot lost another");
 	}
 	ck_assert_uint_eq(t.used, 0);
 	for (i = 0; i < MANY; i++)
-		if (smarm__pid_lookup(&t, pids[i]) != NULL)
+		if (pid_lookup(&t, pids[i]) != NULL)
 			ck_abort_msg("pid %u found after every slot was freed",
 				     i);
 
@@ -296,15 +319,15 @@ START_TEST(test_many)
 		slots[i] = alloc_ok(&t);
 		ids[MANY + i] = smarm__slot_pid(slots[i]).id;
 	}
-	ck_assert_uint_eq(t.nchunks, chunks);
+	ck_assert_uint_eq(smarm__pidtab_nchunks(&t), chunks);
 	ck_assert_uint_eq(t.used, MANY);
 	for (i = 0; i < MANY; i++) {
 		smarm_pid p;
 
 		p.id = ids[MANY + i];
-		if (smarm__pid_lookup(&t, p) != slots[i])
+		if (pid_lookup(&t, p) != slots[i])
 			ck_abort_msg("new pid %u does not find its slot", i);
-		if (smarm__pid_lookup(&t, pids[i]) != NULL)
+		if (pid_lookup(&t, pids[i]) != NULL)
 			ck_abort_msg("old pid %u found again after reuse", i);
 	}
 	qsort(ids, 2 * MANY, sizeof(*ids), cmp_u64);
@@ -333,25 +356,25 @@ START_TEST(test_gen_wrap)
 	s->gen = UINT32_MAX;
 	top = smarm__slot_pid(s);
 	ck_assert_uint_eq(pid_gen(top), UINT32_MAX);
-	ck_assert_ptr_eq(smarm__pid_lookup(&t, top), s);
+	ck_assert_ptr_eq(pid_lookup(&t, top), s);
 
 	/* Freeing wraps the generation past 0, straight to 1. */
 	smarm__slot_free(&t, s);
 	ck_assert_uint_eq(s->gen, 1);
-	ck_assert_ptr_null(smarm__pid_lookup(&t, top));
+	ck_assert_ptr_null(pid_lookup(&t, top));
 	again = alloc_ok(&t);
 	ck_assert_ptr_eq(again, s);
 	one = smarm__slot_pid(again);
 	ck_assert_uint_eq(pid_gen(one), 1);
 	ck_assert_uint_eq(pid_index(one), pid_index(top));
-	ck_assert_ptr_eq(smarm__pid_lookup(&t, one), s);
-	ck_assert_ptr_null(smarm__pid_lookup(&t, top));
-	ck_assert_ptr_null(smarm__pid_lookup(&t, mkpid(pid_index(one), 0)));
+	ck_assert_ptr_eq(pid_lookup(&t, one), s);
+	ck_assert_ptr_null(pid_lookup(&t, top));
+	ck_assert_ptr_null(pid_lookup(&t, mkpid(pid_index(one), 0)));
 
 	/* An ordinary free just moves the generation on by one. */
 	smarm__slot_free(&t, again);
 	ck_assert_uint_eq(s->gen, 2);
-	ck_assert_ptr_null(smarm__pid_lookup(&t, one));
+	ck_assert_ptr_null(pid_lookup(&t, one));
 	smarm__pidtab_fini(&t);
 }
 END_TEST
@@ -367,13 +390,13 @@ START_TEST(test_table_full)
 	ck_assert_int_eq(smarm__pidtab_init(&t), 0);
 	/* Pretend every chunk is in use (their directory entries are NULL,
 	 * which fini frees harmlessly) and no slot is free. */
-	t.nchunks = SMARM__MAX_CHUNKS;
+	smarm__atomic_u32_store_relaxed(&t.nchunks, SMARM__MAX_CHUNKS);
 	t.free_head = 0;
 	ck_assert_int_eq(smarm__pidtab_grow(&t), EAGAIN);
-	s = smarm__slot_alloc(&t, &err);
+	s = slot_alloc(&t, &err);
 	ck_assert_ptr_null(s);
 	ck_assert_int_eq(err, EAGAIN);
-	ck_assert_uint_eq(t.nchunks, SMARM__MAX_CHUNKS);
+	ck_assert_uint_eq(smarm__pidtab_nchunks(&t), SMARM__MAX_CHUNKS);
 	ck_assert_uint_eq(t.used, 0);
 	smarm__pidtab_fini(&t);
 }
@@ -418,8 +441,8 @@ static void *stale_root(void *arg)
 		ck_assert_int_eq(smarm_detach(old[i]), ESRCH);
 		ck_assert_int_eq(smarm_name(old[i], name, sizeof(name)),
 				 ESRCH);
-		ck_assert_ptr_null(smarm__pid_lookup(
-			&smarm__worker_self()->rt->pids, old[i]));
+		ck_assert_ptr_null(pid_lookup(&smarm__runtime_self()->pids,
+					      old[i]));
 	}
 	/* The slots were reused, so the checks above did test stale pids
 	 * meeting live slots. */

@@ -53,17 +53,6 @@ static void run_with_budget(unsigned budget, smarm_fn fn, void *arg)
 	smarm_runtime_free(rt);
 }
 
-/* Every actor of this file is spawned pinned, from a pinned actor. */
-static void spawn_ok(smarm_pid *pid, smarm_fn fn, void *arg)
-{
-	ck_assert_int_eq(spawn_pinned(pid, fn, arg), 0);
-}
-
-static void join_ok(smarm_pid pid)
-{
-	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
-}
-
 /*
  * The sibling whose turns are counted: one increment per turn, then a
  * voluntary yield (not a preemption point), until told to stop.  With
@@ -131,7 +120,7 @@ static void *check_spinner(void *arg)
 	(void)arg;
 	spinner_started = 1;
 	/* the setter can only run when this actor yields */
-	spawn_ok(&setter, flag_setter, NULL);
+	spawn_pinned_ok(&setter, flag_setter, NULL);
 	while (!spin_flag) {
 		SMARM_CHECK();
 		if (++spin_iters >= CHECK_SPIN_CAP)
@@ -148,7 +137,7 @@ static void *alloc_spinner(void *arg)
 
 	(void)arg;
 	spinner_started = 1;
-	spawn_ok(&setter, flag_setter, NULL);
+	spawn_pinned_ok(&setter, flag_setter, NULL);
 	while (!spin_flag) {
 		p = smarm_malloc(32);
 		if (p == NULL)
@@ -223,9 +212,10 @@ static void *sleep_spin_root(void *arg)
 	smarm_pid sleeper, spinner;
 
 	(void)arg;
-	spawn_ok(&sleeper, flag_after_sleep, (void *)(uintptr_t)(20 * MS));
+	spawn_pinned_ok(&sleeper, flag_after_sleep,
+			(void *)(uintptr_t)(20 * MS));
 	ck_assert_int_eq(smarm_yield(), 0); /* the sleeper is parked now */
-	spawn_ok(&spinner, timed_spinner, NULL);
+	spawn_pinned_ok(&spinner, timed_spinner, NULL);
 	join_ok(spinner);
 	join_ok(sleeper);
 	return NULL;
@@ -441,7 +431,7 @@ static void *outside_thread_root(void *arg)
 	ck_assert_int_eq(atomic_load(&outside_done), 1);
 
 	/* now measure the root's own budget against a sibling */
-	spawn_ok(&sib, turn_counter, NULL);
+	spawn_pinned_ok(&sib, turn_counter, NULL);
 	for (i = 1; i <= 30; i++) {
 		before = sib_turns;
 		SMARM_CHECK();
@@ -478,7 +468,7 @@ static void *alloc_points_root(void *arg)
 
 	(void)arg;
 	/* the root does not spin; a fresh measuring actor does */
-	spawn_ok(&sib, turn_counter, NULL);
+	spawn_pinned_ok(&sib, turn_counter, NULL);
 	ck_assert_int_eq(smarm_yield(), 0); /* the sibling has started */
 
 	before = sib_turns;
@@ -551,7 +541,7 @@ static void *budget_spinner(void *arg)
 	smarm_pid sib;
 
 	/* the sibling's first turn comes at our first forced yield */
-	spawn_ok(&sib, turn_counter, NULL);
+	spawn_pinned_ok(&sib, turn_counter, NULL);
 	for (i = 1; i <= n; i++) {
 		before = sib_turns;
 		SMARM_CHECK();
@@ -625,7 +615,7 @@ static void *no_budget_spinner(void *arg)
 	void *p;
 
 	(void)arg;
-	spawn_ok(&sib, turn_counter, NULL);
+	spawn_pinned_ok(&sib, turn_counter, NULL);
 	for (i = 0; i < 200000; i++) {
 		SMARM_CHECK();
 		if (sib_turns != 0)
@@ -678,7 +668,7 @@ static void *own_spinner(void *arg)
 	unsigned i;
 
 	if (me == 'A')
-		spawn_ok(&b, own_spinner, (void *)(uintptr_t)'B');
+		spawn_pinned_ok(&b, own_spinner, (void *)(uintptr_t)'B');
 	for (i = 0; i < OWN_CHECKS; i++) {
 		own_trace[own_len++] = me;
 		SMARM_CHECK();
@@ -737,7 +727,7 @@ static void *mixed_spinner(void *arg)
 	smarm_pid b;
 
 	(void)arg;
-	spawn_ok(&b, check_and_yield, NULL);
+	spawn_pinned_ok(&b, check_and_yield, NULL);
 	for (i = 1; i <= OWN_CHECKS; i++) {
 		before = mixed_seen;
 		SMARM_CHECK();

@@ -16,7 +16,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
-#include "sched.h"
+#include "idle.h"
 #include "stack.h"
 
 #define PAGE 4096u
@@ -139,6 +139,25 @@ static void check_stack_shape(const smarm__stack_pool *p,
 	}
 }
 
+/*
+ * A stack from the pool, as a worker gets one: through a worker's cache,
+ * here an empty one of its own for each call, so that what comes back is
+ * what the pool hands out (its shared cache, a new carving, or a mapping
+ * of its own).  The tests put stacks back with smarm__stack_put, never in
+ * batches, so the pool has no batch to give and the cache stays empty.
+ */
+static smarm__stack *stack_get(smarm__stack_pool *p, size_t size)
+{
+	smarm__stack_cache c;
+	smarm__stack *s;
+
+	memset(&c, 0, sizeof(c));
+	s = smarm__stack_get_cached(p, &c, size);
+	ck_assert_ptr_null(c.head);
+	ck_assert_ptr_null(c.full);
+	return s;
+}
+
 /* ---- pool arguments --------------------------------------------------------- */
 
 START_TEST(test_init_errors)
@@ -234,7 +253,7 @@ START_TEST(test_get_write_put)
 
 	if (!pool_init_mode(&p, mode, SMARM_STACK_DEFAULT))
 		return;
-	s = smarm__stack_get(&p, 0);
+	s = stack_get(&p, 0);
 	check_stack_shape(&p, s, SMARM_STACK_DEFAULT);
 	ck_assert_uint_eq(s->map_len, 0);
 	ck_assert_uint_eq(s->guard, expected_guard(mode));
@@ -245,23 +264,23 @@ START_TEST(test_get_write_put)
 	/* The cache gives back the stack just put. */
 	smarm__stack_put(&p, s);
 	ck_assert_ptr_eq(p.cache, s);
-	ck_assert_ptr_eq(smarm__stack_get(&p, 0), s);
+	ck_assert_ptr_eq(stack_get(&p, 0), s);
 	ck_assert_ptr_null(p.cache);
 	check_stack_shape(&p, s, SMARM_STACK_DEFAULT);
 	ck_assert_uint_eq(s->guard, expected_guard(mode));
 	/* Asking for the default size by its value does the same. */
 	smarm__stack_put(&p, s);
-	ck_assert_ptr_eq(smarm__stack_get(&p, SMARM_STACK_DEFAULT), s);
+	ck_assert_ptr_eq(stack_get(&p, SMARM_STACK_DEFAULT), s);
 	/* ... and so does a size that rounds to the same. */
 	smarm__stack_put(&p, s);
-	ck_assert_ptr_eq(smarm__stack_get(&p, SMARM_STACK_DEFAULT - 100), s);
+	ck_assert_ptr_eq(stack_get(&p, SMARM_STACK_DEFAULT - 100), s);
 	smarm__stack_put(&p, s);
-	ck_assert_ptr_eq(smarm__stack_get(&p, SMARM_STACK_DEFAULT + 1), s);
+	ck_assert_ptr_eq(stack_get(&p, SMARM_STACK_DEFAULT + 1), s);
 	check_stack_shape(&p, s, SMARM_STACK_DEFAULT + 1);
 
 	/* Most recent first. */
-	a = smarm__stack_get(&p, 0);
-	b = smarm__stack_get(&p, 0);
+	a = stack_get(&p, 0);
+	b = stack_get(&p, 0);
 	ck_assert(a != s && b != s && a != b);
 	check_stack_shape(&p, a, SMARM_STACK_DEFAULT);
 	check_stack_shape(&p, b, SMARM_STACK_DEFAULT);
@@ -273,9 +292,9 @@ START_TEST(test_get_write_put)
 	smarm__stack_put(&p, a);
 	smarm__stack_put(&p, b);
 	smarm__stack_put(&p, s);
-	ck_assert_ptr_eq(smarm__stack_get(&p, 0), s);
-	ck_assert_ptr_eq(smarm__stack_get(&p, 0), b);
-	ck_assert_ptr_eq(smarm__stack_get(&p, 0), a);
+	ck_assert_ptr_eq(stack_get(&p, 0), s);
+	ck_assert_ptr_eq(stack_get(&p, 0), b);
+	ck_assert_ptr_eq(stack_get(&p, 0), a);
 	ck_assert_uint_eq(p.ncanary, mode == SMARM_GUARD_CANARY ? 3 : 0);
 	smarm__stack_put(&p, a);
 	smarm__stack_put(&p, b);
@@ -294,8 +313,8 @@ START_TEST(test_canary_page_below)
 	smarm__stack *a, *b, copy;
 
 	ck_assert(pool_init_mode(&p, SMARM_GUARD_CANARY, 64 * KIB));
-	a = smarm__stack_get(&p, 0);
-	b = smarm__stack_get(&p, 0);
+	a = stack_get(&p, 0);
+	b = stack_get(&p, 0);
 	check_stack_shape(&p, a, 64 * KIB);
 	check_stack_shape(&p, b, 64 * KIB);
 	if (b->lo < a->lo) {
@@ -323,7 +342,7 @@ static void fault_below(int mode, size_t size)
 	smarm__stack *s;
 
 	ck_assert(pool_init_mode(&p, mode, 64 * KIB));
-	s = smarm__stack_get(&p, size);
+	s = stack_get(&p, size);
 	check_stack_shape(&p, s, size ? size : 64 * KIB);
 	ck_assert_uint_ne(s->guard, SMARM_GUARD_CANARY);
 	ck_assert_uint_eq(s->map_len != 0, size != 0);
@@ -355,7 +374,7 @@ START_TEST(test_guard_fault_read_page_bottom)
 	smarm__stack *s;
 
 	ck_assert(pool_init_mode(&p, guarded_modes[_i], SMARM_STACK_DEFAULT));
-	s = smarm__stack_get(&p, 0);
+	s = stack_get(&p, 0);
 	ck_assert_uint_ne(s->guard, SMARM_GUARD_CANARY);
 	(void)*(volatile char *)(s->lo - PAGE);
 	ck_abort_msg("%s: read the bottom of the guard page without a fault",
@@ -383,7 +402,7 @@ START_TEST(test_own_sizes)
 		smarm__slab *slabs = p.slabs;
 		char *lo;
 
-		s = smarm__stack_get(&p, sizes[i]);
+		s = stack_get(&p, sizes[i]);
 		check_stack_shape(&p, s, sizes[i]);
 		ck_assert_uint_ne(s->map_len, 0);
 		ck_assert_uint_eq(s->map_len, FULL(sizes[i]) + PAGE);
@@ -435,7 +454,7 @@ START_TEST(test_reuse_many)
 	if (!pool_init_mode(&p, mode, SMARM_STACK_DEFAULT))
 		return;
 	for (i = 0; i < NREUSE; i++) {
-		got[i] = smarm__stack_get(&p, 0);
+		got[i] = stack_get(&p, 0);
 		ck_assert_ptr_nonnull(got[i]);
 		ck_assert_uint_eq(got[i]->map_len, 0);
 		ck_assert_uint_eq(got[i]->guard, expected_guard(mode));
@@ -457,7 +476,7 @@ START_TEST(test_reuse_many)
 	}
 	/* Back in reverse order, with no new memory. */
 	for (i = NREUSE - 1; i >= 0; i--) {
-		smarm__stack *s = smarm__stack_get(&p, 0);
+		smarm__stack *s = stack_get(&p, 0);
 
 		if (s != got[i])
 			ck_abort_msg("get #%d gave %p, not %p", NREUSE - 1 - i,
@@ -472,7 +491,7 @@ START_TEST(test_reuse_many)
 	ck_assert_uint_eq(p.map_budget, budget);
 	/* One more really is new. */
 	{
-		smarm__stack *s = smarm__stack_get(&p, 0);
+		smarm__stack *s = stack_get(&p, 0);
 
 		for (i = 0; i < NREUSE; i++)
 			ck_assert_ptr_ne(s, got[i]);
@@ -496,7 +515,7 @@ START_TEST(test_trim)
 
 	if (!pool_init_mode(&p, mode, SMARM_STACK_DEFAULT))
 		return;
-	s = smarm__stack_get(&p, 0);
+	s = stack_get(&p, 0);
 	n = (size_t)(s->top - s->lo);
 
 	/* Shallow: only the top page was used (and, by someone, the
@@ -504,7 +523,7 @@ START_TEST(test_trim)
 	memset(s->top - PAGE, 0x11, PAGE);
 	memset(s->lo + 64, 0x22, PAGE - 64);
 	smarm__stack_put(&p, s);
-	ck_assert_ptr_eq(smarm__stack_get(&p, 0), s);
+	ck_assert_ptr_eq(stack_get(&p, 0), s);
 	for (i = 64; i < PAGE; i++)
 		if ((unsigned char)s->lo[i] != 0x22)
 			ck_abort_msg("a shallow stack lost byte %zu", i);
@@ -515,7 +534,7 @@ START_TEST(test_trim)
 	if (s->guard == SMARM_GUARD_CANARY)
 		*(volatile uint64_t *)s->lo = SMARM__CANARY;
 	smarm__stack_put(&p, s);
-	ck_assert_ptr_eq(smarm__stack_get(&p, 0), s);
+	ck_assert_ptr_eq(stack_get(&p, 0), s);
 	check_stack_shape(&p, s, SMARM_STACK_DEFAULT);
 	ck_assert(*s->canary == SMARM__CANARY);
 	/* The top holds the frames of a dying actor: kept. */
@@ -565,7 +584,7 @@ START_TEST(test_auto_fallback)
 	p.guard = SMARM_GUARD_MPROTECT;
 	p.map_budget = 10;
 	for (i = 0; i < 20; i++) {
-		s[i] = smarm__stack_get(&p, 0);
+		s[i] = stack_get(&p, 0);
 		check_stack_shape(&p, s[i], SMARM_STACK_DEFAULT);
 		if (s[i]->guard == SMARM_GUARD_MPROTECT) {
 			/* Guards first, then only canaries. */
@@ -585,7 +604,7 @@ START_TEST(test_auto_fallback)
 	ck_assert_uint_lt(p.map_budget, 2);
 
 	/* A stack of its own size falls back too, and counts. */
-	own = smarm__stack_get(&p, 1 * MIB);
+	own = stack_get(&p, 1 * MIB);
 	check_stack_shape(&p, own, 1 * MIB);
 	ck_assert_uint_eq(own->guard, SMARM_GUARD_CANARY);
 	ck_assert_uint_eq(p.ncanary, ncan + 1);
@@ -596,7 +615,7 @@ START_TEST(test_auto_fallback)
 	for (i = 0; i < 20; i++)
 		smarm__stack_put(&p, s[i]);
 	for (i = 20; i-- > 0;) {
-		ck_assert_ptr_eq(smarm__stack_get(&p, 0), s[i]);
+		ck_assert_ptr_eq(stack_get(&p, 0), s[i]);
 		ck_assert_uint_eq(s[i]->guard, i < nmp ? SMARM_GUARD_MPROTECT
 						       : SMARM_GUARD_CANARY);
 		check_stack_shape(&p, s[i], SMARM_STACK_DEFAULT);
@@ -620,7 +639,7 @@ START_TEST(test_forced_no_fallback)
 	ck_assert(pool_init_mode(&p, SMARM_GUARD_MPROTECT,
 				 SMARM_STACK_DEFAULT));
 	p.map_budget = 10;
-	while (n < 20 && (s[n] = smarm__stack_get(&p, 0)) != NULL) {
+	while (n < 20 && (s[n] = stack_get(&p, 0)) != NULL) {
 		check_stack_shape(&p, s[n], SMARM_STACK_DEFAULT);
 		ck_assert_uint_eq(s[n]->guard, SMARM_GUARD_MPROTECT);
 		n++;
@@ -631,15 +650,15 @@ START_TEST(test_forced_no_fallback)
 	ck_assert_uint_eq(p.nguarded, n);
 	/* Failing again changes nothing; no own mapping either. */
 	carve = p.carve;
-	ck_assert_ptr_null(smarm__stack_get(&p, 0));
-	ck_assert_ptr_null(smarm__stack_get(&p, 1 * MIB));
+	ck_assert_ptr_null(stack_get(&p, 0));
+	ck_assert_ptr_null(stack_get(&p, 1 * MIB));
 	ck_assert_ptr_eq(p.carve, carve);
 	ck_assert_uint_eq(p.ncanary, 0);
 	ck_assert_uint_eq(p.nguarded, n);
 	/* With mappings again, the slot that could not be guarded is the
 	 * next one handed out: the failures lost nothing. */
 	p.map_budget = 100;
-	s[n] = smarm__stack_get(&p, 0);
+	s[n] = stack_get(&p, 0);
 	check_stack_shape(&p, s[n], SMARM_STACK_DEFAULT);
 	ck_assert_uint_eq(s[n]->guard, SMARM_GUARD_MPROTECT);
 	ck_assert_ptr_eq(s[n]->lo, carve + PAGE);
@@ -647,7 +666,7 @@ START_TEST(test_forced_no_fallback)
 	/* A stack in the cache needs no new guard. */
 	p.map_budget = 0;
 	smarm__stack_put(&p, s[n - 1]);
-	ck_assert_ptr_eq(smarm__stack_get(&p, 0), s[n - 1]);
+	ck_assert_ptr_eq(stack_get(&p, 0), s[n - 1]);
 	for (i = 0; i < n; i++)
 		smarm__stack_put(&p, s[i]);
 	smarm__stack_pool_fini(&p);
@@ -667,7 +686,7 @@ START_TEST(test_guard_cap)
 	p.map_budget = 1000;
 	p.nguarded_max = 3;
 	for (i = 0; i < 6; i++) {
-		s[i] = smarm__stack_get(&p, 0);
+		s[i] = stack_get(&p, 0);
 		check_stack_shape(&p, s[i], 64 * KIB);
 		ck_assert_uint_eq(s[i]->guard, i < 3 ? SMARM_GUARD_MPROTECT
 						     : SMARM_GUARD_CANARY);
@@ -677,7 +696,7 @@ START_TEST(test_guard_cap)
 	/* With the cap lifted by one, an own mapping is guarded again, and
 	 * gives its guard back when put. */
 	p.nguarded_max = 4;
-	own = smarm__stack_get(&p, 1 * MIB);
+	own = stack_get(&p, 1 * MIB);
 	ck_assert_uint_eq(own->guard, SMARM_GUARD_MPROTECT);
 	ck_assert_uint_eq(p.nguarded, 4);
 	smarm__stack_put(&p, own);
@@ -689,11 +708,11 @@ START_TEST(test_guard_cap)
 	ck_assert(pool_init_mode(&p, SMARM_GUARD_MPROTECT, 64 * KIB));
 	p.nguarded_max = 3;
 	for (i = 0; i < 3; i++) {
-		s[i] = smarm__stack_get(&p, 0);
+		s[i] = stack_get(&p, 0);
 		ck_assert_ptr_nonnull(s[i]);
 		ck_assert_uint_eq(s[i]->guard, SMARM_GUARD_MPROTECT);
 	}
-	ck_assert_ptr_null(smarm__stack_get(&p, 0));
+	ck_assert_ptr_null(stack_get(&p, 0));
 	ck_assert_uint_eq(p.ncanary, 0);
 	for (i = 0; i < 3; i++)
 		smarm__stack_put(&p, s[i]);
@@ -704,20 +723,20 @@ END_TEST
 /* Through the runtime: no guard to be had is ENOMEM for spawn. */
 static void *enomem_root(void *arg)
 {
-	/* This worker, until the first call that can switch. */
-	smarm__worker *w = smarm__worker_self();
-	smarm__stack_pool *p = &w->rt->stacks;
+	smarm_runtime *rt = smarm__runtime_self();
+	smarm__stack_pool *p = &rt->stacks;
 	size_t budget = p->map_budget;
 	/* Slots taken from the table and not sitting in this worker's
 	 * cache of free slots (a spawn may refill that cache). */
-	uint32_t used = w->rt->pids.used - w->nslots;
+	uint32_t used = rt->pids.used - smarm__worker_slots_cached();
 	smarm_spawn_opts o;
 	smarm_pid pid;
 	void *res = NULL;
 
 	(void)arg;
+	/* No free stack anywhere: the next spawn needs a new one. */
 	ck_assert_ptr_null(p->cache);
-	ck_assert_ptr_null(w->stacks.head);
+	ck_assert_uint_eq(smarm__worker_stacks_cached(), 0);
 	p->map_budget = 0;
 	ck_assert_int_eq(smarm_spawn(&pid, deep_ok, (void *)3), ENOMEM);
 	smarm_spawn_opts_init(&o);
@@ -725,7 +744,7 @@ static void *enomem_root(void *arg)
 	ck_assert_int_eq(smarm_spawn_opt(&pid, deep_ok, (void *)3, &o),
 			 ENOMEM);
 	/* No slot was kept for the failed spawns. */
-	ck_assert_uint_eq(w->rt->pids.used - w->nslots, used);
+	ck_assert_uint_eq(rt->pids.used - smarm__worker_slots_cached(), used);
 	ck_assert_uint_eq(p->ncanary, 0);
 	p->map_budget = budget;
 	ck_assert_int_eq(smarm_spawn(&pid, deep_ok, (void *)3), 0);
@@ -878,13 +897,11 @@ typedef struct mode_run {
 static void *modes_root(void *arg)
 {
 	mode_run *mr = arg;
-	smarm__worker *w = smarm__worker_self();
 	void *res;
 
-	/* The setting reached the pool, and our own stack (w is good until
-	 * the first call that can switch). */
-	ck_assert_int_eq(w->rt->stacks.mode, mr->mode);
-	ck_assert_uint_eq(w->current->stack->guard, mr->guard);
+	/* The setting reached the pool, and our own stack. */
+	ck_assert_int_eq(smarm__runtime_self()->stacks.mode, mr->mode);
+	ck_assert_uint_eq(smarm__actor_self()->stack->guard, mr->guard);
 	/* NACTORS alive at once */
 	res = run_chain(NACTORS, use_8k, NULL);
 	if ((uintptr_t)res != use_8k_expected(NACTORS - 1))
@@ -986,11 +1003,11 @@ END_TEST
 /* smarm_run configures itself from the environment too. */
 static void *env_root(void *arg)
 {
-	smarm__worker *w = smarm__worker_self();
-
 	(void)arg;
-	ck_assert_int_eq(w->rt->stacks.mode, SMARM_GUARD_CANARY);
-	ck_assert_uint_eq(w->current->stack->guard, SMARM_GUARD_CANARY);
+	ck_assert_int_eq(smarm__runtime_self()->stacks.mode,
+			 SMARM_GUARD_CANARY);
+	ck_assert_uint_eq(smarm__actor_self()->stack->guard,
+			  SMARM_GUARD_CANARY);
 	return (void *)1;
 }
 
@@ -1020,7 +1037,7 @@ static void *sibling(void *arg)
  * end. */
 static void *smash_canary(void *arg)
 {
-	smarm__stack *st = smarm__worker_self()->current->stack;
+	smarm__stack *st = smarm__actor_self()->stack;
 
 	ck_assert_uint_eq(st->guard, SMARM_GUARD_CANARY);
 	ck_assert(*st->canary == SMARM__CANARY);

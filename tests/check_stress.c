@@ -48,20 +48,10 @@
 #define TIMEOUT 120
 #include "testutil.h"
 
-/* An equality check for the hot loops: Check's ck_assert_* records every
- * passing check with a write(2), which would dominate the run time. */
-#define HOT_EQ(expr, want) \
-	do { \
-		long long hot_got_ = (long long)(expr); \
-		if (hot_got_ != (long long)(want)) \
-			ck_abort_msg("%s: %lld, expected %lld", #expr, \
-				     hot_got_, (long long)(want)); \
-	} while (0)
-
 #include <pthread.h>
 #include <time.h>
 
-#include "sched.h"
+#include "idle.h"
 
 /* Worker threads of every runtime here. */
 #define WORKERS 2
@@ -136,44 +126,12 @@ static void run_workers(smarm_fn root, void *arg, uint64_t spawned,
 	smarm_runtime_free(rt);
 }
 
-static void chan_ok(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
-{
-	*tx = NULL;
-	*rx = NULL;
-	ck_assert_int_eq(smarm_channel(tx, rx, elem_size), 0);
-	ck_assert_ptr_nonnull(*tx);
-	ck_assert_ptr_nonnull(*rx);
-}
-
-static void spawn_ok(smarm_pid *pid, smarm_fn fn, void *arg)
-{
-	ck_assert_int_eq(smarm_spawn(pid, fn, arg), 0);
-}
-
-/* Join pid without a time limit; return its result. */
-static void *join_ok(smarm_pid pid)
-{
-	void *res = NULL;
-
-	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
-	return res;
-}
-
 static void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n, size);
 
 	ck_assert_ptr_nonnull(p);
 	return p;
-}
-
-/* Sleep the calling OS thread. */
-static void nap_us(unsigned us)
-{
-	struct timespec ts = { us / 1000000u, (long)(us % 1000000u) * 1000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
 }
 
 /* xorshift64 on caller-owned state: the generator in testutil.h is one
@@ -212,12 +170,15 @@ static void *producer(void *arg)
 	struct producer *p = arg;
 	uint64_t v;
 	uint32_t i;
+	int err;
 
 	for (i = 1; i <= p->n; i++) {
 		v = (uint64_t)p->id << 32 | i;
-		HOT_EQ(smarm_send(p->tx, &v), 0);
+		REQUIRE_MSG((err = smarm_send(p->tx, &v)) == 0,
+			    "smarm_send(p->tx, &v): %d, expected 0", err);
 		if (i % MPSC_YIELD_EVERY == 0)
-			HOT_EQ(smarm_yield(), 0);
+			REQUIRE_MSG((err = smarm_yield()) == 0,
+				    "smarm_yield(): %d, expected 0", err);
 	}
 	ck_assert_int_eq(smarm_tx_close(p->tx), 0);
 	return arg;
@@ -319,12 +280,17 @@ static void *pinger(void *arg)
 	struct pair *p = arg;
 	uint64_t v, reply;
 	uint32_t r;
+	int err;
 
 	for (r = 0; r < p->rounds; r++) {
 		v = (uint64_t)p->id << 32 | 2u * r;
-		HOT_EQ(smarm_send(p->ping_tx, &v), 0);
+		REQUIRE_MSG((err = smarm_send(p->ping_tx, &v)) == 0,
+			    "smarm_send(p->ping_tx, &v): %d, expected 0", err);
 		reply = 0;
-		HOT_EQ(smarm_recv(p->pong_rx, &reply, SMARM_FOREVER), 0);
+		REQUIRE_MSG((err = smarm_recv(p->pong_rx, &reply,
+					      SMARM_FOREVER)) == 0,
+			    "smarm_recv(p->pong_rx, &reply, SMARM_FOREVER): "
+			    "%d, expected 0", err);
 		if (reply != v + 1)
 			ck_abort_msg("pair %u round %u: sent %#llx, got %#llx",
 				     p->id, r, (unsigned long long)v,
@@ -349,7 +315,8 @@ static void *ponger(void *arg)
 				     (unsigned long long)v,
 				     (unsigned long long)r);
 		v++;
-		HOT_EQ(smarm_send(p->pong_tx, &v), 0);
+		REQUIRE_MSG((err = smarm_send(p->pong_tx, &v)) == 0,
+			    "smarm_send(p->pong_tx, &v): %d, expected 0", err);
 		r++;
 	}
 	ck_assert_msg(err == EPIPE, "recv: %s", smarm_strerror(err));
@@ -500,12 +467,14 @@ static void *feed_receiver(void *arg)
 static void *ticker(void *arg)
 {
 	struct ticker *t = arg;
-	int i;
+	int i, err;
 
 	while (!__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) {
 		for (i = 0; i < 100; i++)
-			HOT_EQ(smarm_yield(), 0);
-		HOT_EQ(smarm_sleep(MS / 2), 0);
+			REQUIRE_MSG((err = smarm_yield()) == 0,
+				    "smarm_yield(): %d, expected 0", err);
+		REQUIRE_MSG((err = smarm_sleep(MS / 2)) == 0,
+			    "smarm_sleep(MS / 2): %d, expected 0", err);
 		t->ticks++;
 	}
 	return t;
@@ -720,25 +689,25 @@ END_TEST
  * counting as one. */
 static void spin_check(void)
 {
-	smarm__worker *w = smarm__worker_self();
-
-	if (w->spinning)
+	if (smarm__worker_spinning_self())
 		ck_abort_msg("worker %u runs an actor while counted as "
 			     "looking for work",
-			     w->id);
+			     smarm__worker_id_self());
 }
 
 static void *spin_child(void *arg)
 {
-	int i;
+	int i, err;
 
 	(void)arg;
 	for (i = 0; i < SPIN_STEPS; i++) {
 		spin_check();
 		if (i % 10 == 0)
-			HOT_EQ(smarm_sleep(MS), 0);
+			REQUIRE_MSG((err = smarm_sleep(MS)) == 0,
+				    "smarm_sleep(MS): %d, expected 0", err);
 		else
-			HOT_EQ(smarm_yield(), 0);
+			REQUIRE_MSG((err = smarm_yield()) == 0,
+				    "smarm_yield(): %d, expected 0", err);
 	}
 	spin_check();
 	return NULL;

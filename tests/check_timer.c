@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "sched.h"
+#include "idle.h"
 
 /*
  * Tests about what one worker does while an actor sleeps (it runs the
@@ -435,16 +435,16 @@ static void *wait_closed(void *arg)
 }
 
 /*
- * Make this worker's timer table look full at the largest size it can
+ * Make this worker's timer heap look full at the largest size it can
  * have, so that the next timed wait cannot grow it: every timed wait then
  * fails with ENOMEM at once, without parking and without touching the
- * table.  Nothing in between can switch, so the actor stays on this
- * worker until the table is put back.
+ * heap.  Nothing in between can switch, so the actor stays on this
+ * worker until the heap is put back; and no timer is pending meanwhile,
+ * so no other worker looks into it.
  */
 static void *enomem_root(void *arg)
 {
-	smarm__worker *w = smarm__worker_self();
-	smarm__timers saved = w->timers;
+	smarm__timers *timers, saved;
 	smarm_tx *tx, *tx2;
 	smarm_rx *rx, *rx2;
 	smarm_pid pid;
@@ -455,11 +455,13 @@ static void *enomem_root(void *arg)
 	ck_assert_int_eq(smarm_channel(&tx, &rx, sizeof(v)), 0);
 	ck_assert_int_eq(smarm_channel(&tx2, &rx2, sizeof(v)), 0);
 	ck_assert_int_eq(smarm_spawn(&pid, wait_closed, rx2), 0);
-	w->timers.n = w->timers.cap = 1u << 31;
+	timers = smarm__worker_timers_self();
+	saved = *timers;
+	timers->n = timers->cap = 1u << 31;
 	sleep_err = smarm_sleep(MS);
 	recv_err = smarm_recv(rx, &v, MS);
 	join_err = smarm_join(pid, NULL, MS);
-	w->timers = saved;
+	*timers = saved;
 	ck_assert_int_eq(sleep_err, ENOMEM);
 	ck_assert_int_eq(recv_err, ENOMEM);
 	ck_assert_int_eq(join_err, ENOMEM);

@@ -1,11 +1,12 @@
 #!/bin/bash
 #
-# long-test.sh - run the stress suite over and over, to shake out the rare
-# races of the multi-worker scheduler that one run of `make check` misses.
+# long-test.sh - run a suite over and over, to shake out the rare races of
+# the multi-worker scheduler that one run of `make check` misses.
 #
 # Usage: tests/long-test.sh [path/to/check_stress]
 #
-# Runs the built suite (default ./tests/check_stress) 50 times in a row and
+# Runs the built suite (default ./tests/check_stress; make check-long also
+# runs ./tests/check_wake) 50 times in a row and
 # stops at the first run that fails or hangs: each run is killed after
 # 600 s.  SMARM_STRESS_SCALE is passed through to the suite (default 1;
 # e.g. SMARM_STRESS_SCALE=5 tests/long-test.sh to run it harder).  The

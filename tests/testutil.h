@@ -77,6 +77,16 @@ static inline uint64_t now_ms(void)
 	return mono_ns() / 1000000u;
 }
 
+/* Sleep the calling OS thread (a plain thread, or a worker itself) for
+ * us microseconds. */
+static inline void nap_us(unsigned us)
+{
+	struct timespec ts = { us / 1000000u, (long)(us % 1000000u) * 1000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
 /* Busy-wait n pause instructions. */
 static inline void spin(unsigned n)
 {
@@ -164,6 +174,35 @@ static inline int spawn_pinned(smarm_pid *pid, smarm_fn fn, void *arg)
 	smarm_spawn_opts_init(&o);
 	o.flags = SMARM_SPAWN_PINNED;
 	return smarm_spawn_opt(pid, fn, arg, &o);
+}
+
+/* In an actor: the calls most tests make, each required to succeed. */
+static inline void chan_ok(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
+{
+	*tx = NULL;
+	*rx = NULL;
+	ck_assert_int_eq(smarm_channel(tx, rx, elem_size), 0);
+	ck_assert_ptr_nonnull(*tx);
+	ck_assert_ptr_nonnull(*rx);
+}
+
+static inline void spawn_ok(smarm_pid *pid, smarm_fn fn, void *arg)
+{
+	ck_assert_int_eq(smarm_spawn(pid, fn, arg), 0);
+}
+
+static inline void spawn_pinned_ok(smarm_pid *pid, smarm_fn fn, void *arg)
+{
+	ck_assert_int_eq(spawn_pinned(pid, fn, arg), 0);
+}
+
+/* Join pid without a time limit; return its result. */
+static inline void *join_ok(smarm_pid pid)
+{
+	void *res = NULL;
+
+	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), 0);
+	return res;
 }
 
 struct pinned_call {

@@ -1,0 +1,50 @@
+/*
+ * idle.h - a worker with nothing to run: stealing, spinning, sleeping,
+ * and the worker's loop.
+ *
+ * Owns (idle.c): the worker's loop; looking for work beyond its own
+ * queues (the global queue, other workers' queues and expired timers, a
+ * run-next stuck behind a long-running actor); spinning and sleeping; the
+ * end of a run; a worker's set-up for a run and the sum of its counters.
+ * With sched.c the only code that knows a worker's fields (worker.h).
+ *
+ * May touch: sched.h (and what it includes).  Called by runtime.c, and
+ * by the tests for what they look at (introspection, below).
+ */
+#ifndef SMARM_IDLE_H
+#define SMARM_IDLE_H
+
+#include "sched.h"
+
+/* Set up and tear down a runtime's workers (smarm_runtime_new/free). */
+int smarm__idle_init(struct smarm_runtime *rt);
+void smarm__idle_fini(struct smarm_runtime *rt);
+
+/* Before a run: empty queues, counters of what earlier runs left. */
+void smarm__idle_prepare(struct smarm_runtime *rt);
+
+/* The calling thread acts as worker i while the run is set up (the root
+ * is spawned from it); NULL again afterwards. */
+void smarm__idle_adopt(struct smarm_runtime *rt, unsigned i);
+void smarm__idle_leave(void);
+
+/* Run worker i of rt on the calling thread until the run is over. */
+void smarm__idle_work(struct smarm_runtime *rt, unsigned i);
+
+/* After a run: the workers' cached slots go back to the table. */
+void smarm__idle_release(struct smarm_runtime *rt);
+
+/* Sum the workers' counters into out. */
+void smarm__idle_stats(struct smarm_runtime *rt, smarm_stats *out);
+
+/* ---- introspection (tests, diagnostics): the calling actor's (idle.c) ----- */
+
+struct smarm_runtime *smarm__runtime_self(void);
+smarm__actor *smarm__actor_self(void);
+unsigned smarm__worker_id_self(void);
+int smarm__worker_spinning_self(void);
+unsigned smarm__worker_slots_cached(void);
+unsigned smarm__worker_stacks_cached(void);
+smarm__timers *smarm__worker_timers_self(void);
+
+#endif /* SMARM_IDLE_H */

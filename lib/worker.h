@@ -1,0 +1,119 @@
+/*
+ * worker.h - a worker's fields: private to sched.c and idle.c, the two
+ * halves of the worker.  No other file includes this (tests/check_layers.sh
+ * checks); everything else goes through sched.h and idle.h.
+ *
+ * A runtime has `threads` workers: the thread that calls
+ * smarm_runtime_run is worker 0, the others are threads started for the
+ * run.  Each worker runs actors from, in order of preference:
+ *
+ *   runnext   one actor to run next: the one its current actor just woke
+ *             or spawned, so a message's receiver runs right after its
+ *             sender parks;
+ *   dq        what runnext held before (deque.h), newest first, so that a
+ *             spawning tree unfolds depth first; idle workers steal its
+ *             oldest, the biggest piece of a tree;
+ *   runq      its run queue (runq.h) of actors that yielded, timed out or
+ *             were woken from elsewhere, oldest first; idle workers steal
+ *             half of it;
+ *   pinned    actors spawned with SMARM_SPAWN_PINNED, which never leave;
+ *
+ * and, when those run dry, from its inbox (pinned actors other threads
+ * woke), the global queue (wakes from plain threads, a full run queue's
+ * overflow), other workers' run queues and expired timers, and a run-next
+ * actor whose worker has kept running another for a while.
+ *
+ * The sleep handshake (idle.c sleeps, sched.c rouses): see idle.c.
+ *
+ * Owns: the worker's fields, for sched.c and idle.c.
+ * May touch: sched.h, the queues, timer.h.
+ */
+#ifndef SMARM_WORKER_H
+#define SMARM_WORKER_H
+
+#include <linux/futex.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sched.h"
+#include "atomic.h"
+#include "deque.h"
+#include "lock.h"
+#include "mpscq.h"
+#include "runq.h"
+#include "timer.h"
+
+/* smarm__worker.sleeping */
+enum {
+	SMARM__AWAKE = 0,
+	SMARM__ASLEEP = 1,    /* asleep, and looks around by itself in time */
+	SMARM__CLAIMED = 2,   /* woken by a waker, to look for work */
+	SMARM__DEEP = 3       /* asleep until roused: every worker was idle */
+};
+
+struct smarm__worker {
+	smarm__worker_head h;         /* first: sched.h's inline accessors */
+	/* Its own thread's. */
+	smarm__actor *prev;           /* switched away from, see after_switch */
+	unsigned prev_op;
+	void *sp;                     /* the worker context, while actors run */
+	SMARM__FIBER_FIELD            /* ThreadSanitizer builds only */
+	smarm__actor *pin_head, *pin_tail; /* runnable pinned actors */
+	uint32_t tick;                /* scheduling decisions */
+	uint32_t nnext;               /* runnext picks in a row */
+	unsigned id;
+	int spinning;                 /* counted in rt->nspinning */
+	int alone;                    /* the runtime's only worker */
+	uint64_t rng;                 /* victim order */
+	/* Its timers: the owner adds, anyone fires or cancels, under tlock. */
+	smarm__lock tlock;
+	smarm__timers timers;
+	smarm__atomic tnext;          /* earliest deadline, UINT64_MAX = none */
+	/* Read by other workers. */
+	smarm__atomic nopen;          /* open parks, +/- per worker */
+	smarm__atomic seen_switches;  /* an idle worker's look at st.switches */
+	smarm__atomic seen_at;        /* ... and when it looked */
+	/* Stolen from. */
+	smarm__atomic runnext __attribute__((aligned(64)));
+	smarm__deque dq;
+	smarm__runq rq;
+	/* Written by other threads: pinned actors they woke for this worker,
+	 * and the sleep handshake (idle.c). */
+	smarm__mpscq inbox __attribute__((aligned(64)));
+	smarm__mpscq_node inbox_stub;
+	smarm__atomic sleeping;       /* SMARM__AWAKE, ... */
+	smarm__atomic in_kernel;      /* 1 while in (or entering) futex wait */
+	smarm__atomic_u32 idle_seq;   /* futex word; bumped to wake it */
+};
+
+static inline void smarm__futex_wake(smarm__atomic_u32 *word, int n)
+{
+	syscall(SYS_futex, &word->v, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/* Bump a worker's futex word and wake it.  A sleeping worker spins a
+ * little before it enters the kernel (idle.c): the bump alone ends that,
+ * and the system call is made only when it is in, or entering, its futex
+ * wait.  Both sides store, full barrier, then load: either we see
+ * in_kernel, or it sees the new word and does not wait. */
+static inline void smarm__rouse(smarm__worker *v)
+{
+	smarm__atomic_u32_fetch_add_full(&v->idle_seq, 1);
+	if (smarm__atomic_load_acquire(&v->in_kernel))
+		smarm__futex_wake(&v->idle_seq, 1);
+}
+
+static inline smarm__actor *smarm__link_actor(smarm__mpscq_node *n)
+{
+	return (smarm__actor *)((char *)n - offsetof(smarm__actor, wake_link));
+}
+
+/* Might the global queue hold something?  One load. */
+static inline int smarm__global_maybe(struct smarm_runtime *rt)
+{
+	return smarm__atomic_load_acquire(&rt->inject.head) !=
+		(AO_t)&rt->inject_stub;
+}
+
+#endif /* SMARM_WORKER_H */

@@ -1,0 +1,128 @@
+#!/bin/bash
+# check_layers.sh - the library keeps its floor plan (HACKING.md).
+#
+# Run by make check; srcdir is the source tree (default .).  Checks, for
+# every file in lib/:
+#   (a) it includes only the internal headers of modules on floors below
+#       its own (or its own header): calls go one way, no cycles;
+#   (b) worker.h, a worker's fields, is included by sched.c and idle.c
+#       only, and the worker's head (smarm__head, ->h.) is used only by
+#       sched.h, sched.c and idle.c: nobody else reaches a worker's fields;
+#   (c) it says near its top what it owns and what it may touch
+#       ("Owns:", "May touch:");
+#   (d) no .c file is longer than 800 lines and no function longer than
+#       70 lines;
+# and that no test includes worker.h.  Prints one line per check, then
+# "N passed, N failed"; exit status 0 when all passed.
+
+set -u
+srcdir=${srcdir:-.}
+lib=$srcdir/lib
+
+# The floors, bottom up.  A module is a file's name without .c/.h; a file
+# may include the header of a module on a lower floor, or its own.
+floor_of() {
+	case $1 in
+	atomic | fiber | context | switch) echo 0 ;;
+	lock | mpscq | runq | deque) echo 1 ;;
+	stack | pid) echo 2 ;;
+	timer) echo 3 ;;
+	sched | worker) echo 4 ;;
+	idle) echo 5 ;;
+	actor) echo 6 ;;
+	chan | mailbox | mutex | io | blocking | preempt) echo 7 ;;
+	supervisor) echo 8 ;;
+	runtime) echo 9 ;;
+	error) echo 10 ;;
+	*) echo "" ;;
+	esac
+}
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "PASS: $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+files=$(cd "$lib" && ls *.c *.h 2>/dev/null)
+for f in $files; do
+	mod=${f%.*}
+	fl=$(floor_of "$mod")
+	if [ -z "$fl" ]; then
+		bad "$f: module '$mod' is not on the floor plan (tests/check_layers.sh, HACKING.md)"
+		continue
+	fi
+	errs=""
+	for inc in $(sed -n 's/^#include "\([a-z_]*\)\.h".*/\1/p' "$lib/$f"); do
+		case $inc in config | smarm) continue ;; esac
+		ifl=$(floor_of "$inc")
+		if [ -z "$ifl" ]; then
+			errs="$errs $inc.h (not on the plan)"
+		elif [ "$inc" != "$mod" ] && [ "$ifl" -ge "$fl" ] &&
+		     ! { [ "$mod" = sched ] && [ "$inc" = worker ]; } &&
+		     ! { [ "$mod" = worker ] && [ "$inc" = sched ]; }; then
+			errs="$errs $inc.h (floor $ifl >= $fl)"
+		fi
+	done
+	if [ -n "$errs" ]; then
+		bad "$f (floor $fl) includes a header at or above its floor:$errs"
+	else
+		ok "$f includes only lower floors"
+	fi
+
+	case $f in
+	sched.c | idle.c | worker.h) ;;
+	*)
+		if grep -q '#include "worker.h"' "$lib/$f"; then
+			bad "$f includes worker.h (only sched.c and idle.c may)"
+		else
+			ok "$f does not include worker.h"
+		fi ;;
+	esac
+	case $f in
+	sched.h | sched.c | idle.c | worker.h) ;;
+	*)
+		if grep -nE 'smarm__head\(|smarm__worker_head|->h\.' "$lib/$f"; then
+			bad "$f reaches into a worker's head (use sched.h's accessors)"
+		else
+			ok "$f leaves the worker's head to sched.h"
+		fi ;;
+	esac
+
+	if head -n 40 "$lib/$f" | grep -q 'Owns' &&
+	   head -n 40 "$lib/$f" | grep -q 'May touch'; then
+		ok "$f says what it owns and may touch"
+	else
+		bad "$f: no 'Owns:' / 'May touch:' in its opening comment"
+	fi
+
+	case $f in
+	*.c)
+		n=$(wc -l <"$lib/$f")
+		if [ "$n" -gt 800 ]; then
+			bad "$f has $n lines (more than 800: make it two files)"
+		else
+			ok "$f has $n lines"
+		fi
+		long=$(awk '
+			/^[a-zA-Z].*\(/ { name = $0 }
+			/^\{/ { start = NR }
+			/^\}/ { if (start && NR - start > 70)
+					printf "%s (%d lines); ", name, NR - start
+				start = 0 }' "$lib/$f")
+		if [ -n "$long" ]; then
+			bad "$f has functions over 70 lines: $long"
+		else
+			ok "$f has no function over 70 lines"
+		fi ;;
+	esac
+done
+
+if grep -l '#include "worker.h"' "$srcdir"/tests/*.c "$srcdir"/tests/*.h \
+	"$srcdir"/bench/*.c 2>/dev/null; then
+	bad "tests or benchmarks include worker.h"
+else
+	ok "no test or benchmark includes worker.h"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
