@@ -131,7 +131,8 @@ void smarm_panic(const char *fmt, ...)
 /* ---- spawn ------------------------------------------------------------------- */
 
 /* Fill a's slot: live, flags, name; *pid names it. */
-static void slot_open(smarm__slot *slot, smarm__actor *a, const char *name,
+static inline __attribute__((always_inline)) void
+slot_open(smarm__slot *slot, smarm__actor *a, const char *name,
 		      unsigned flags, smarm_pid *pid)
 {
 	smarm__lock_take(&slot->lock);
@@ -258,7 +259,8 @@ static smarm__slot *slot_lock(struct smarm_runtime *rt, smarm_pid pid)
 
 /* Retire a locked, ended slot, unlock it and cache it.  Its result, or
  * its panic reason, goes to *result, or is freed when result is NULL. */
-static int slot_close(smarm__worker *w, smarm__slot *s, void **result)
+static inline __attribute__((always_inline)) int
+slot_close(smarm__worker *w, smarm__slot *s, void **result)
 {
 	void *res = s->result;
 	int panicked = s->flags & SMARM__SLOT_PANICKED;

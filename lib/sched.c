@@ -490,7 +490,7 @@ static inline smarm__actor *pick_local(smarm__worker *w)
 /* A stack's canary was found overwritten: report and abort.  The
  * neighbouring memory may be damaged too: no unwinding, no recovery; stop
  * with a clear message instead of a mystery crash. */
-static __attribute__((noinline, noreturn)) void overflowed(smarm__actor *a)
+void smarm__sched_overflowed(smarm__actor *a)
 {
 	smarm_pid pid = smarm__slot_pid(a->slot);
 
@@ -502,11 +502,7 @@ static __attribute__((noinline, noreturn)) void overflowed(smarm__actor *a)
 	abort();
 }
 
-static inline void check_canary(smarm__actor *self)
-{
-	if (__builtin_expect(*self->canary != SMARM__CANARY, 0))
-		overflowed(self);
-}
+#define check_canary smarm__sched_check_stack
 
 /* Done in the context that runs after a switch: finish what the actor
  * that switched away asked for, now that its context is saved. */
@@ -622,14 +618,13 @@ int smarm__park(smarm__actor *self, uint64_t timeout, unsigned flags)
  * run.  w is the calling thread's worker, NULL for a plain thread. */
 static void make_runnable(smarm__worker *w, smarm__actor *a)
 {
-	struct smarm_runtime *rt = a->worker->h.rt;
-
-	if (a->timed)
+	if (__builtin_expect(a->timed, 0))
 		timer_cancel(a);
 	if (w)
 		STAT_INC(w, wakeups);
 	else
-		smarm__atomic_fetch_add_full(&rt->thread_wakeups, 1);
+		smarm__atomic_fetch_add_full(&a->worker->h.rt->thread_wakeups,
+					     1);
 	if (__builtin_expect(a->pinned, 0)) {
 		if (w == a->worker) {
 			local_push(w, a);
@@ -646,8 +641,8 @@ static void make_runnable(smarm__worker *w, smarm__actor *a)
 		/* From a plain thread: the global queue, and a worker to take
 		 * it.  The push ends with a full barrier before the look for
 		 * sleepers. */
-		global_push(rt, a);
-		wake_one_slow(rt);
+		global_push(a->worker->h.rt, a);
+		wake_one_slow(a->worker->h.rt);
 	} else {
 		/* Here, next: the locality that makes a request and its
 		 * reply cheap. */
@@ -687,23 +682,6 @@ void smarm__wake(smarm__actor *a)
 		}
 		s = smarm__atomic_load_acquire(&a->pstate);
 	}
-}
-
-smarm__actor *smarm__waiter_take(smarm__atomic *word)
-{
-	AO_t a = smarm__atomic_load_acquire(word);
-
-	if (a != 0 && smarm__atomic_cas_full(word, a, 0))
-		return (smarm__actor *)a;
-	return NULL;
-}
-
-void smarm__waiter_wake(smarm__atomic *word)
-{
-	smarm__actor *a = smarm__waiter_take(word);
-
-	if (a)
-		smarm__wake(a);
 }
 
 void smarm__waiter_cancel(smarm__atomic *word, smarm__actor *self,
@@ -791,7 +769,3 @@ void smarm__sched_exit(smarm__worker *w, smarm__actor *self)
 	abort(); /* not reached: nothing resumes an ended actor */
 }
 
-void smarm__sched_check_stack(smarm__actor *self)
-{
-	check_canary(self);
-}

@@ -214,10 +214,23 @@ void smarm__wake(smarm__actor *a);
 
 /* Take the actor waiting in *word out of it, if there is one and nobody
  * else took it first: the caller now owes it a smarm__wake. */
-smarm__actor *smarm__waiter_take(smarm__atomic *word);
+static inline smarm__actor *smarm__waiter_take(smarm__atomic *word)
+{
+	AO_t a = smarm__atomic_load_acquire(word);
+
+	if (a != 0 && smarm__atomic_cas_full(word, a, 0))
+		return (smarm__actor *)a;
+	return NULL;
+}
 
 /* smarm__waiter_take, then wake what it took.  Callable from any thread. */
-void smarm__waiter_wake(smarm__atomic *word);
+static inline void smarm__waiter_wake(smarm__atomic *word)
+{
+	smarm__actor *a = smarm__waiter_take(word);
+
+	if (a)
+		smarm__wake(a);
+}
 
 /* The caller, announced in *word, stops waiting: take it back out, or,
  * when a waker took it first, wait for that wake (it is on its way). */
@@ -236,9 +249,17 @@ void smarm__sched_start(smarm__worker *w, smarm__actor *a);
 /* First thing an actor does on its new stack. */
 void smarm__sched_entered(void);
 
+/* Report an overwritten stack canary and abort. */
+void smarm__sched_overflowed(smarm__actor *a)
+	__attribute__((noinline, noreturn));
+
 /* Stop the process with a clear message if self's stack canary was
  * overwritten. */
-void smarm__sched_check_stack(smarm__actor *self);
+static inline void smarm__sched_check_stack(smarm__actor *self)
+{
+	if (__builtin_expect(*self->canary != SMARM__CANARY, 0))
+		smarm__sched_overflowed(self);
+}
 
 /* The calling actor has ended (its end published): count it and switch
  * away for good; its stack goes back to the cache once nothing runs on
