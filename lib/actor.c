@@ -39,6 +39,16 @@ static int reserved_used(const uintptr_t *r, size_t n)
 
 /* ---- the end ----------------------------------------------------------------- */
 
+/* A detached actor's panic: nobody joins it, so its reason goes to
+ * standard error (smarm_detach(3)) and is freed. */
+static void report_panic(smarm_pid pid, const char *name, char *reason)
+{
+	fprintf(stderr, "smarm: actor %llu '%s' panicked: %s\n",
+		(unsigned long long)pid.id, name,
+		reason ? reason : "(no memory)");
+	free(reason);
+}
+
 /* End self with a result (or a panic reason). */
 static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 					     int panicked)
@@ -72,12 +82,8 @@ static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 	}
 	smarm__lock_drop(&s->lock);
 	if (detached) {
-		if (panicked) {
-			fprintf(stderr, "smarm: actor %llu '%s' panicked: %s\n",
-				(unsigned long long)pid.id, name,
-				result ? (const char *)result : "(no memory)");
-			free(result);
-		}
+		if (panicked)
+			report_panic(pid, name, result);
 		smarm__slot_cache_put(&rt->pids, smarm__worker_slots(w), s);
 	} else if (joiner) {
 		smarm__wake(joiner);
@@ -360,8 +366,14 @@ int smarm_detach(smarm_pid pid)
 		return EBUSY;
 	}
 	if (s->state == SMARM__SLOT_ENDED) {
-		/* Nobody will join it: its panic reason goes with it. */
-		slot_close(w, s, NULL);
+		/* Nobody will join it: a panic is reported as if it had been
+		 * detached before it ended. */
+		char name[SMARM_NAME_MAX];
+		void *reason = NULL;
+
+		memcpy(name, s->name, sizeof(name));
+		if (slot_close(w, s, &reason) == SMARM_EPANIC)
+			report_panic(pid, name, reason);
 	} else {
 		s->flags |= SMARM__SLOT_DETACHED;
 		smarm__lock_drop(&s->lock);

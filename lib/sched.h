@@ -75,7 +75,6 @@ typedef struct smarm__actor {
 	smarm__timer timer;               /* of the pending timed wait */
 	uint8_t timed;                    /* the last park had a timeout */
 	uint8_t pinned;                   /* SMARM_SPAWN_PINNED */
-	uint8_t open;                     /* parked where a plain thread may wake it */
 	int wake;                         /* why a park ended: 0 or ETIMEDOUT */
 	unsigned budget;                  /* preemption points left */
 	smarm__atomic pstate;             /* SMARM__RUNNING, ... */

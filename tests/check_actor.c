@@ -351,6 +351,53 @@ START_TEST(test_panic_detached)
 }
 END_TEST
 
+/* Detached after it panicked: reported all the same, once. */
+static void *detach_late_root(void *arg)
+{
+	smarm_spawn_opts o;
+	smarm_pid pid;
+	uint64_t before = stats_now().exited;
+
+	(void)arg;
+	smarm_spawn_opts_init(&o);
+	o.name = "late";
+	ck_assert_int_eq(smarm_spawn_opt(&pid, detached_panicker, (void *)7,
+					 &o), 0);
+	wait_exited(before + 1);
+	ck_assert_int_eq(smarm_detach(pid), 0);
+	ck_assert_int_eq(smarm_detach(pid), ESRCH);
+	return NULL;
+}
+
+START_TEST(test_panic_detached_late)
+{
+	FILE *cap = tmpfile();
+	int saved, rc;
+	char text[4096];
+	size_t n;
+
+	ck_assert_ptr_nonnull(cap);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fileno(cap), STDERR_FILENO), 0);
+	rc = run_default(detach_late_root, NULL, NULL);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	ck_assert_int_eq(rc, 0);
+	rewind(cap);
+	n = fread(text, 1, sizeof(text) - 1, cap);
+	text[n] = '\0';
+	fclose(cap);
+	ck_assert_msg(strstr(text, "'late' panicked: detached boom 7") != NULL,
+		      "stderr lacks the late detach's panic report: \"%s\"",
+		      text);
+	ck_assert_msg(strstr(strstr(text, "boom 7") + 1, "boom 7") == NULL,
+		      "the panic was reported twice: \"%s\"", text);
+}
+END_TEST
+
 /* ---- identity --------------------------------------------------------------- */
 
 static void *report_self(void *arg)
@@ -856,6 +903,7 @@ static Suite *actor_suite(void)
 	tcase_add_test(tc, test_panic_reason);
 	tcase_add_test(tc, test_panic_isolated);
 	tcase_add_test(tc, test_panic_detached);
+	tcase_add_test(tc, test_panic_detached_late);
 
 	tc = tcase_add(s, "self");
 	tcase_add_test(tc, test_self);
