@@ -374,8 +374,10 @@ static unsigned fire_timers(smarm__worker *w, smarm__worker *v, uint64_t now)
 		fired = a->next;
 		STAT_INC(w, wakeups);
 		if (a->pinned && a->worker != w) {
-			smarm__mpscq_push(&a->worker->inbox, &a->wake_link);
-			smarm__rouse(a->worker);
+			smarm__worker *home = a->worker;
+
+			smarm__mpscq_push(&home->inbox, &a->wake_link);
+			smarm__rouse(home);
 		} else {
 			local_push(w, a);
 			n++;
@@ -633,16 +635,21 @@ static void make_runnable(smarm__worker *w, smarm__actor *a)
 			 * full barrier, so the look at `sleeping` comes after
 			 * the actor is visible; idle_sleep announces sleeping
 			 * (full barrier) before it looks at the inbox. */
-			smarm__mpscq_push(&a->worker->inbox, &a->wake_link);
-			if (smarm__atomic_load_acquire(&a->worker->sleeping))
-				smarm__rouse(a->worker);
+			smarm__worker *home = a->worker;
+
+			smarm__mpscq_push(&home->inbox, &a->wake_link);
+			if (smarm__atomic_load_acquire(&home->sleeping))
+				smarm__rouse(home);
 		}
 	} else if (w == NULL) {
 		/* From a plain thread: the global queue, and a worker to take
 		 * it.  The push ends with a full barrier before the look for
-		 * sleepers. */
-		global_push(a->worker->h.rt, a);
-		wake_one_slow(a->worker->h.rt);
+		 * sleepers.  Once pushed, a is another thread's: read nothing
+		 * of it after. */
+		struct smarm_runtime *rt = a->worker->h.rt;
+
+		global_push(rt, a);
+		wake_one_slow(rt);
 	} else {
 		/* Here, next: the locality that makes a request and its
 		 * reply cheap. */
