@@ -1056,6 +1056,48 @@ static void *stats_inside(void *arg)
 	return (void *)(uintptr_t)st.threads;
 }
 
+/* A plain thread reads the counters while runtimes are run and freed
+ * one after another: each read is of a whole runtime or ESRCH, never of
+ * one being freed (valgrind and ASan would see such a read). */
+static atomic_int stats_reader_stop;
+
+static void *stats_reader(void *arg)
+{
+	long *reads = arg;
+	smarm_stats st;
+
+	while (!atomic_load(&stats_reader_stop)) {
+		int r = smarm_stats_get(&st);
+
+		ck_assert(r == 0 || r == ESRCH);
+		if (r == 0)
+			ck_assert_uint_ge(st.threads, 1);
+		(*reads)++;
+	}
+	return NULL;
+}
+
+START_TEST(test_stats_during_free)
+{
+	smarm_runtime *rt;
+	pthread_t th;
+	long reads = 0;
+	int i;
+
+	atomic_store(&stats_reader_stop, 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, stats_reader, &reads), 0);
+	for (i = 0; i < 50; i++) {
+		ck_assert_int_eq(smarm_runtime_new(&rt, NULL), 0);
+		ck_assert_int_eq(smarm_runtime_run(rt, return_arg, NULL, NULL),
+				 0);
+		smarm_runtime_free(rt);
+	}
+	atomic_store(&stats_reader_stop, 1);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_gt(reads, 0);
+}
+END_TEST
+
 START_TEST(test_stats_errors)
 {
 	smarm_config cfg;
@@ -1825,6 +1867,7 @@ static Suite *runtime_suite(void)
 
 	tc = tcase_add(s, "stats");
 	tcase_add_test(tc, test_stats_errors);
+	tcase_add_test(tc, test_stats_during_free);
 	tcase_add_loop_test(tc, test_stats_workload, 0,
 			    (int)(sizeof(stats_threads) /
 				  sizeof(stats_threads[0])));
