@@ -232,10 +232,14 @@ static int run_over(struct smarm_runtime *rt)
 
 /* With every worker asleep: can anything ever run again?  Not if no timer
  * is pending anywhere, no actor waits where a plain thread may wake it
- * (an open park: smarm_recv) and no queue holds anything. */
+ * (an open park: smarm_recv) and no queue holds anything.  A worker that
+ * wakes meanwhile (its timer is due) may fire a timer and run the actor
+ * before the look reaches it: so the look counts only if no worker woke
+ * during it (nwoken, bumped with a full barrier before a waking worker
+ * does anything). */
 static int deadlocked(struct smarm_runtime *rt)
 {
-	AO_t open = 0;
+	AO_t open = 0, woken = smarm__atomic_load_acquire(&rt->nwoken);
 	unsigned i;
 
 	if (smarm__atomic_load_acquire(&rt->nsleeping) != rt->nworkers)
@@ -251,7 +255,8 @@ static int deadlocked(struct smarm_runtime *rt)
 			return 0;
 		open += smarm__atomic_load_acquire(&v->nopen);
 	}
-	return open == 0 && !smarm__global_maybe(rt);
+	return open == 0 && !smarm__global_maybe(rt) &&
+		smarm__atomic_load_acquire(&rt->nwoken) == woken;
 }
 
 /* End the run for every worker. */
@@ -264,14 +269,23 @@ static void end_run(struct smarm_runtime *rt, AO_t how)
 		smarm__rouse(&rt->workers[i]);
 }
 
-/* The earliest deadline of any worker's timers. */
-static uint64_t next_deadline(struct smarm_runtime *rt)
+/* The earliest deadline of w's timers and of those of awake workers,
+ * which may be too busy to fire theirs.  A sleeping worker wakes for its
+ * own; one that wakes and runs an actor with timers still pending rouses
+ * a deep sleeper (smarm__sched_enter), which then counts them here. */
+static uint64_t next_deadline(smarm__worker *w)
 {
+	struct smarm_runtime *rt = w->h.rt;
 	uint64_t next = UINT64_MAX, t;
 	unsigned i;
 
 	for (i = 0; i < rt->nworkers; i++) {
-		t = smarm__atomic_load_acquire(&rt->workers[i].tnext);
+		smarm__worker *v = &rt->workers[i];
+		AO_t s = smarm__atomic_load_acquire(&v->sleeping);
+
+		if (v != w && (s == SMARM__ASLEEP || s == SMARM__DEEP))
+			continue;
+		t = smarm__atomic_load_acquire(&v->tnext);
 		if (t < next)
 			next = t;
 	}
@@ -382,7 +396,7 @@ static int idle_sleep(smarm__worker *w)
 		} else if (asleep == rt->nworkers && deadlocked(rt)) {
 			end_run(rt, SMARM__RUN_DEADLOCK);
 		} else {
-			next = next_deadline(rt);
+			next = next_deadline(w);
 			deep = go_deep(w);
 			if (!deep && now + RUNNEXT_WATCH_NS < next)
 				next = now + RUNNEXT_WATCH_NS;
@@ -398,6 +412,7 @@ static int idle_sleep(smarm__worker *w)
 		w->spinning = 1;
 	if (deep)
 		smarm__atomic_fetch_add_full(&rt->ndeep, (AO_t)-1);
+	smarm__atomic_fetch_add_full(&rt->nwoken, 1);
 	smarm__atomic_fetch_add_full(&rt->nsleeping, (AO_t)-1);
 	return smarm__atomic_load_acquire(&rt->done) != SMARM__RUN_GOING;
 }
@@ -503,6 +518,7 @@ void smarm__idle_prepare(struct smarm_runtime *rt)
 	smarm__atomic_store_relaxed(&rt->nspinning, 0);
 	smarm__atomic_store_relaxed(&rt->nsleeping, 0);
 	smarm__atomic_store_relaxed(&rt->ndeep, 0);
+	smarm__atomic_store_relaxed(&rt->nwoken, 0);
 	smarm__atomic_store_relaxed(&rt->done, SMARM__RUN_GOING);
 }
 

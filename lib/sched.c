@@ -569,6 +569,10 @@ smarm__actor *smarm__sched_next(smarm__worker *w)
 
 void smarm__sched_enter(smarm__worker *w, smarm__actor *a)
 {
+	/* Its actor may run long: a deep sleeper must not stay deaf to the
+	 * timers this worker holds meanwhile. */
+	if (smarm__atomic_load_relaxed(&w->tnext) != UINT64_MAX)
+		wake_deep(w);
 	w->h.current = a;
 	STAT_INC(w, switches);
 	smarm__fiber_switch(a);

@@ -123,6 +123,7 @@ struct smarm_runtime {
 	smarm__atomic nspinning __attribute__((aligned(64)));
 	smarm__atomic nsleeping;
 	smarm__atomic ndeep;          /* sleepers no wake-up of a run-next reaches */
+	smarm__atomic nwoken;         /* times a sleeper woke, ever */
 	smarm__atomic done;           /* 0, or how the run ended (idle.h) */
 	/* The global queue: many producers, one consumer at a time. */
 	smarm__mpscq inject __attribute__((aligned(64)));

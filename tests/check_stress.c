@@ -1,7 +1,8 @@
 /*
  * check_stress.c - the multi-worker scheduler under load: every test runs
  * a runtime of two worker threads (smarm_config.threads = 2, set
- * explicitly) and pushes far more through it than the feature suites do.
+ * explicitly; naps uses three) and pushes far more through it than the
+ * feature suites do.
  *
  *  - mpsc:      100 producers, 1,000,000 messages over one channel to one
  *               consumer: each arrives once, each producer's in order.
@@ -20,6 +21,9 @@
  *  - busy:      an actor spawns one and then runs without giving its
  *               worker up until the new one has run: the other worker,
  *               on its way to sleep or asleep, must take it.
+ *  - naps:      300 rounds of six actors napping up to 2 ms while the root
+ *               joins them: workers asleep with timers due are never taken
+ *               for deadlocked, not even while one wakes and runs.
  *  - spawn:     a tree of 100,000 actors, each joined by its parent, sums
  *               checked, grown twice in one runtime (cached stacks, recycled
  *               pid slots).  Much of a tree may be alive at once: a
@@ -885,6 +889,56 @@ START_TEST(test_spawn_tree)
 }
 END_TEST
 
+/* ---- naps: no false deadlock -------------------------------------------------- */
+
+#define NAP_ROUNDS 300
+#define NAP_ACTORS 6
+
+static void *nap_child(void *arg)
+{
+	ck_assert_int_eq(smarm_sleep((uint64_t)(uintptr_t)arg), 0);
+	return arg;
+}
+
+static void *naps_root(void *arg)
+{
+	smarm_pid pids[NAP_ACTORS];
+	uint32_t round, rounds = scaled(NAP_ROUNDS);
+	void *res;
+	int i;
+
+	for (round = 0; round < rounds; round++) {
+		for (i = 0; i < NAP_ACTORS; i++)
+			spawn_ok(&pids[i], nap_child,
+				 (void *)(uintptr_t)(rng() % (2 * MS)));
+		for (i = 0; i < NAP_ACTORS; i++) {
+			ck_assert_int_eq(smarm_join(pids[i], &res,
+						    SMARM_FOREVER), 0);
+		}
+	}
+	return arg;
+}
+
+/* Three workers that keep falling asleep and waking on timers while the
+ * root waits in joins and the others nap: every worker asleep with a
+ * timer due is not a deadlock, even as one of them wakes, fires the
+ * timer and runs its actor while another looks. */
+START_TEST(test_naps)
+{
+	smarm_config cfg;
+	smarm_runtime *rt = NULL;
+	int err;
+
+	smarm_config_init(&cfg);
+	cfg.threads = 3;
+	cfg.stack_size = STACK_SIZE;
+	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
+	err = smarm_runtime_run(rt, naps_root, "naps", NULL);
+	ck_assert_msg(err == 0, "smarm_runtime_run: %s", smarm_strerror(err));
+	smarm_runtime_free(rt);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------- */
 
 static Suite *stress_suite(void)
@@ -910,6 +964,8 @@ static Suite *stress_suite(void)
 	tc = tcase_add(s, "busy");
 	tcase_add_test(tc, test_busy_spawner);
 
+	tc = tcase_add(s, "naps");
+	tcase_add_test(tc, test_naps);
 	tc = tcase_add(s, "spawn");
 	tcase_add_test(tc, test_spawn_tree);
 
