@@ -43,8 +43,11 @@
  * kernel: work that comes within that time costs no system call on
  * either side. */
 #define IDLE_SPIN_NS 20000u
-/* Longest sleep while another worker is awake, before looking around. */
+/* Longest sleep while another worker is awake, before looking around:
+ * 1 ms, doubled after every look in vain up to 4 ms, so that a worker
+ * idle beside a busy one costs little. */
 #define RUNNEXT_WATCH_NS 1000000u
+#define RUNNEXT_WATCH_MAX_NS 4000000u
 /* A run-next actor is taken from a worker that has not switched for this
  * long: its actor computes, and the run-next would wait for it. */
 #define RUNNEXT_STUCK_NS 50000u
@@ -168,7 +171,8 @@ static smarm__actor *find_work(smarm__worker *w)
 		w->spinning = 1;
 		smarm__atomic_fetch_add_full(&rt->nspinning, 1);
 	}
-	for (round = 0; round < STEAL_ROUNDS; round++) {
+	for (round = w->dozing ? STEAL_ROUNDS - 1 : 0; round < STEAL_ROUNDS;
+	     round++) {
 		unsigned start = (unsigned)(xorshift(&w->rng) % n);
 		uint64_t now = smarm_now();
 
@@ -329,13 +333,15 @@ static int idle_spin(smarm__worker *w, unsigned seq, uint64_t now,
 }
 
 /* Spin, then wait in the kernel until the futex word moves or the
- * deadline (absolute, CLOCK_MONOTONIC) passes. */
+ * deadline (absolute, CLOCK_MONOTONIC) passes.  A worker that only looks
+ * around, its last look in vain, does not spin: work that comes meanwhile
+ * rouses it. */
 static void wait_until(smarm__worker *w, unsigned seq, uint64_t now,
 		       uint64_t deadline)
 {
 	struct timespec ts, *tsp = NULL;
 
-	if (idle_spin(w, seq, now, deadline))
+	if (!w->dozing && idle_spin(w, seq, now, deadline))
 		return;
 	if (deadline != UINT64_MAX) {
 		/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time. */
@@ -347,6 +353,11 @@ static void wait_until(smarm__worker *w, unsigned seq, uint64_t now,
 	syscall(SYS_futex, &w->idle_seq.v, FUTEX_WAIT_BITSET_PRIVATE, seq, tsp,
 		NULL, FUTEX_BITSET_MATCH_ANY);
 	smarm__atomic_store_relaxed(&w->in_kernel, 0);
+	/* Woken by its own deadline, not by a waker: dozing, once more. */
+	if (smarm__atomic_u32_load_acquire(&w->idle_seq) == seq)
+		w->dozing += w->dozing < 3;
+	else
+		w->dozing = 0;
 }
 
 /*
@@ -371,6 +382,16 @@ static int go_deep(smarm__worker *w)
 	smarm__atomic_cas_full(&w->sleeping, SMARM__DEEP, SMARM__ASLEEP);
 	smarm__atomic_fetch_add_full(&rt->ndeep, (AO_t)-1);
 	return 0;
+}
+
+/* How long a bounded sleep lasts: RUNNEXT_WATCH_NS, doubled for every
+ * look in vain in a row (w->dozing), up to RUNNEXT_WATCH_MAX_NS. */
+static uint64_t watch_ns(const smarm__worker *w)
+{
+	unsigned d = w->dozing < 3 ? (unsigned)w->dozing : 2;
+
+	return (uint64_t)RUNNEXT_WATCH_NS << d > RUNNEXT_WATCH_MAX_NS ?
+		RUNNEXT_WATCH_MAX_NS : (uint64_t)RUNNEXT_WATCH_NS << d;
 }
 
 /* Sleep until there is work (see the top of this file).  Returns nonzero
@@ -398,8 +419,8 @@ static int idle_sleep(smarm__worker *w)
 		} else {
 			next = next_deadline(w);
 			deep = go_deep(w);
-			if (!deep && now + RUNNEXT_WATCH_NS < next)
-				next = now + RUNNEXT_WATCH_NS;
+			if (!deep && now + watch_ns(w) < next)
+				next = now + watch_ns(w);
 			note_switches(w, now);
 			wait_until(w, seq, now, next);
 		}
@@ -435,6 +456,7 @@ static void worker_loop(smarm__worker *w)
 		 * and others must not count on it to. */
 		if (__builtin_expect(w->spinning, 0))
 			stop_spinning(w);
+		w->dozing = 0;
 		smarm__sched_enter(w, a);
 	}
 	if (w->spinning)
@@ -498,6 +520,7 @@ void smarm__idle_prepare(struct smarm_runtime *rt)
 		w->h.budget = rt->cfg.preempt_budget;
 		w->pin_head = w->pin_tail = NULL;
 		w->spinning = 0;
+		w->dozing = 0;
 		w->alone = rt->nworkers == 1;
 		w->tick = w->nnext = 0;
 		smarm__runq_init(&w->rq);

@@ -64,6 +64,7 @@ struct smarm__worker {
 	uint32_t nnext;               /* runnext picks in a row */
 	unsigned id;
 	int spinning;                 /* counted in rt->nspinning */
+	int dozing;                   /* sleeps ended by their timeout in a row */
 	int alone;                    /* the runtime's only worker */
 	uint64_t rng;                 /* victim order */
 	/* Its timers: the owner adds, anyone fires or cancels, under tlock. */

@@ -6,11 +6,12 @@
  * thread, an exit that ends a join -- while its waker's worker goes on
  * computing for COMPUTE without a single smarm call, the woken actor must
  * run on the other worker long before that computation ends: within
- * LIMIT, a fraction of it (smarm(7), "Workers", promises about a
- * millisecond).  Before this was so, the woken actor sat in its waker's
+ * LIMIT, a fraction of it (smarm(7), "Workers", promises a few
+ * milliseconds).  Before this was so, the woken actor sat in its waker's
  * run-next slot until the waker stopped computing.
  *
  * The suite makes its own two-worker runtimes, whatever SMARM_THREADS says.
+ * SMARM_WAKE_VERBOSE=1 in the environment prints each latency.
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
@@ -71,6 +72,9 @@ static void check_ran(struct wk *k, uint64_t due, const char *what)
 	ck_assert_msg(ran != 0, "%s: the woken actor had not run after the "
 		      "waker computed %llu ms", what,
 		      (unsigned long long)(compute_ns() / MS));
+	if (getenv("SMARM_WAKE_VERBOSE"))
+		fprintf(stderr, "%s: ran %.3f ms after its wake\n", what,
+			(double)(int64_t)(ran - due) / 1e6);
 	ck_assert_msg(ran < due + limit_ns(),
 		      "%s: the woken actor ran %llu ms after its wake, while "
 		      "its waker computed", what,
