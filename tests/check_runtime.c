@@ -1060,19 +1060,20 @@ static void *stats_inside(void *arg)
  * one after another: each read is of a whole runtime or ESRCH, never of
  * one being freed (valgrind and ASan would see such a read). */
 static atomic_int stats_reader_stop;
+static atomic_long stats_reads;
 
 static void *stats_reader(void *arg)
 {
-	long *reads = arg;
 	smarm_stats st;
 
+	(void)arg;
 	while (!atomic_load(&stats_reader_stop)) {
 		int r = smarm_stats_get(&st);
 
 		ck_assert(r == 0 || r == ESRCH);
 		if (r == 0)
 			ck_assert_uint_ge(st.threads, 1);
-		(*reads)++;
+		atomic_fetch_add(&stats_reads, 1);
 	}
 	return NULL;
 }
@@ -1081,12 +1082,16 @@ START_TEST(test_stats_during_free)
 {
 	smarm_runtime *rt;
 	pthread_t th;
-	long reads = 0;
+	uint64_t t0 = now_ms();
 	int i;
 
 	atomic_store(&stats_reader_stop, 0);
-	ck_assert_int_eq(pthread_create(&th, NULL, stats_reader, &reads), 0);
-	for (i = 0; i < 50; i++) {
+	atomic_store(&stats_reads, 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, stats_reader, NULL), 0);
+	/* 50 runtimes at least, and until the reader read a few hundred
+	 * times (it may start late), for 20 s at most. */
+	for (i = 0; i < 50 || (atomic_load(&stats_reads) < 300 &&
+			       now_ms() - t0 < 20000); i++) {
 		ck_assert_int_eq(smarm_runtime_new(&rt, NULL), 0);
 		ck_assert_int_eq(smarm_runtime_run(rt, return_arg, NULL, NULL),
 				 0);
@@ -1094,7 +1099,7 @@ START_TEST(test_stats_during_free)
 	}
 	atomic_store(&stats_reader_stop, 1);
 	ck_assert_int_eq(pthread_join(th, NULL), 0);
-	ck_assert_int_gt(reads, 0);
+	ck_assert_int_ge(atomic_load(&stats_reads), 300);
 }
 END_TEST
 
