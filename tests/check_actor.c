@@ -316,12 +316,12 @@ static void *detach_panic_root(void *arg)
 	return (void *)3;
 }
 
-START_TEST(test_panic_detached)
+/* Run fn as the root with standard error captured into text; returns
+ * what the run returned. */
+static int run_capturing(smarm_fn fn, void **res, char *text, size_t size)
 {
 	FILE *cap = tmpfile();
-	int saved;
-	void *res = NULL;
-	char text[4096];
+	int saved, rc;
 	size_t n;
 
 	ck_assert_ptr_nonnull(cap);
@@ -329,19 +329,25 @@ START_TEST(test_panic_detached)
 	saved = dup(STDERR_FILENO);
 	ck_assert_int_ge(saved, 0);
 	ck_assert_int_ge(dup2(fileno(cap), STDERR_FILENO), 0);
-
-	int rc = run_default(detach_panic_root, NULL, &res);
-
+	rc = run_default(fn, NULL, res);
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
-	ck_assert_int_eq(rc, 0);
-	ck_assert_ptr_eq(res, (void *)3);
-
 	rewind(cap);
-	n = fread(text, 1, sizeof(text) - 1, cap);
+	n = fread(text, 1, size - 1, cap);
 	text[n] = '\0';
 	fclose(cap);
+	return rc;
+}
+
+START_TEST(test_panic_detached)
+{
+	void *res = NULL;
+	char text[4096];
+
+	ck_assert_int_eq(run_capturing(detach_panic_root, &res, text,
+				       sizeof(text)), 0);
+	ck_assert_ptr_eq(res, (void *)3);
 	ck_assert_msg(strstr(text, "'dname' panicked: detached boom 5") != NULL,
 		      "stderr lacks the detached panic report: \"%s\"", text);
 	ck_assert_msg(strstr(text, "'later' panicked: detached boom 6") != NULL,
@@ -371,25 +377,10 @@ static void *detach_late_root(void *arg)
 
 START_TEST(test_panic_detached_late)
 {
-	FILE *cap = tmpfile();
-	int saved, rc;
 	char text[4096];
-	size_t n;
 
-	ck_assert_ptr_nonnull(cap);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved, 0);
-	ck_assert_int_ge(dup2(fileno(cap), STDERR_FILENO), 0);
-	rc = run_default(detach_late_root, NULL, NULL);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	ck_assert_int_eq(rc, 0);
-	rewind(cap);
-	n = fread(text, 1, sizeof(text) - 1, cap);
-	text[n] = '\0';
-	fclose(cap);
+	ck_assert_int_eq(run_capturing(detach_late_root, NULL, text,
+				       sizeof(text)), 0);
 	ck_assert_msg(strstr(text, "'late' panicked: detached boom 7") != NULL,
 		      "stderr lacks the late detach's panic report: \"%s\"",
 		      text);
