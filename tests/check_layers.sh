@@ -44,6 +44,15 @@ ok() { pass=$((pass + 1)); echo "PASS: $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 files=$(cd "$lib" && ls *.c *.h 2>/dev/null)
+# The assembly only has to say what it owns.
+for f in "$lib"/arch/*/*.S; do
+	[ -f "$f" ] || continue
+	if head -n 40 "$f" | grep -q 'Owns' && head -n 40 "$f" | grep -q 'May touch'; then
+		ok "${f#$lib/} says what it owns and may touch"
+	else
+		bad "${f#$lib/}: no 'Owns:' / 'May touch:' in its opening comment"
+	fi
+done
 for f in $files; do
 	mod=${f%.*}
 	fl=$(floor_of "$mod")

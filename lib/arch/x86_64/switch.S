@@ -26,6 +26,8 @@
  *
  * Nothing here claims CET shadow-stack compatibility: a hand-made stack
  * switch cannot keep a shadow stack consistent.
+ *
+ * Owns: the switch (context.h is its C side).  May touch: nothing.
  */
 
 	.text
