@@ -322,13 +322,16 @@ static void *join_root(void *p)
 {
 	struct jn *j = p;
 	smarm_pid pid;
+	uint64_t ended;
 
 	ck_assert_int_eq(smarm_spawn(&j->target, short_lived, j), 0);
 	ck_assert_int_eq(smarm_spawn(&pid, joiner, j), 0);
 	wait_ready(&j->k);
 	compute(compute_ns());
-	ck_assert_uint_ne(atomic_load(&j->ended), 0);
-	check_ran(&j->k, atomic_load(&j->ended), "join");
+	ended = atomic_load(&j->ended);
+	ck_assert_msg(ended != 0, "join: the joinee had not ended after its "
+		      "10 ms nap while another actor computed 200 ms");
+	check_ran(&j->k, ended, "join");
 	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
 	return NULL;
 }
