@@ -1,7 +1,8 @@
 /*
- * benchutil.h - what the multi-worker benchmarks share: the -t option,
- * numeric arguments, and running a root actor in a runtime with every
- * failure reported the same way.
+ * benchutil.h - what the benchmarks share: the -t option, numeric
+ * arguments, running a root actor in a runtime with every failure
+ * reported the same way, and the rounds of a program that times several
+ * (the first, which a user meets in a fresh process, and the median).
  *
  * Header-only (static functions), included by each program.
  *
@@ -21,7 +22,8 @@
 /* Parse the options (only -t THREADS, 1 or more): 0, or -1 when they are
  * bad.  *threads stays 0 without -t (smarm_config_init decides).  The
  * arguments left start at optind. */
-static int bench_opts(int argc, char **argv, unsigned *threads)
+static __attribute__((unused)) int bench_opts(int argc, char **argv,
+					     unsigned *threads)
 {
 	unsigned long t;
 	char *end;
@@ -86,6 +88,44 @@ bench_run(const char *name, const smarm_config *cfg, smarm_fn root, void *arg)
 		return 1;
 	}
 	return 0;
+}
+
+/* The times of a program's rounds, the first one first: nothing is
+ * warmed up untimed, so the first round is what a program that does the
+ * work once pays. */
+#define BENCH_MAX_ROUNDS 64
+
+struct bench_rounds {
+	uint64_t t[BENCH_MAX_ROUNDS];
+	unsigned n;
+};
+
+static __attribute__((unused)) void bench_round(struct bench_rounds *r,
+						uint64_t ns)
+{
+	if (r->n < BENCH_MAX_ROUNDS)
+		r->t[r->n++] = ns;
+}
+
+/* The median of the rounds (the mean of the middle two for an even
+ * count); 0 when there are none. */
+static __attribute__((unused)) double
+bench_median(const struct bench_rounds *r)
+{
+	uint64_t s[BENCH_MAX_ROUNDS], x;
+	unsigned i, j;
+
+	if (r->n == 0)
+		return 0;
+	for (i = 0; i < r->n; i++) {
+		/* insertion sort: a handful of rounds */
+		x = r->t[i];
+		for (j = i; j > 0 && s[j - 1] > x; j--)
+			s[j] = s[j - 1];
+		s[j] = x;
+	}
+	return r->n % 2 ? (double)s[r->n / 2] :
+		((double)s[r->n / 2 - 1] + (double)s[r->n / 2]) / 2;
 }
 
 #endif /* SMARM_BENCHUTIL_H */
