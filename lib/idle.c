@@ -559,12 +559,8 @@ void smarm__idle_release(struct smarm_runtime *rt)
 {
 	unsigned i;
 
-	for (i = 0; i < rt->nworkers; i++) {
-		smarm__slot_cache *c = &rt->workers[i].h.slots;
-
-		while (c->n)
-			smarm__slot_give(&rt->pids, c->s[--c->n]);
-	}
+	for (i = 0; i < rt->nworkers; i++)
+		smarm__slot_cache_flush(&rt->pids, &rt->workers[i].h.slots);
 }
 
 void smarm__idle_stats(struct smarm_runtime *rt, smarm_stats *out)

@@ -71,12 +71,21 @@ unsigned smarm__slot_cache_refill(smarm__pidtab *t, smarm__slot_cache *c,
 	return c->n;
 }
 
-void smarm__slot_cache_spill(smarm__pidtab *t, smarm__slot_cache *c)
+/* Give back the newest n slots of the cache. */
+static void give_back(smarm__pidtab *t, smarm__slot_cache *c, unsigned n)
 {
-	unsigned i;
-
 	smarm__lock_take(&t->lock);
-	for (i = 0; i < SMARM__SLOT_CACHE / 2; i++)
+	while (n--)
 		smarm__slot_give(t, c->s[--c->n]);
 	smarm__lock_drop(&t->lock);
+}
+
+void smarm__slot_cache_spill(smarm__pidtab *t, smarm__slot_cache *c)
+{
+	give_back(t, c, SMARM__SLOT_CACHE / 2);
+}
+
+void smarm__slot_cache_flush(smarm__pidtab *t, smarm__slot_cache *c)
+{
+	give_back(t, c, c->n);
 }

@@ -151,6 +151,8 @@ unsigned smarm__slot_cache_refill(smarm__pidtab *t, smarm__slot_cache *c,
 				  int *err);
 /* Give half of a full cache back to the table (under its lock). */
 void smarm__slot_cache_spill(smarm__pidtab *t, smarm__slot_cache *c);
+/* Give every slot of the cache back to the table (under its lock). */
+void smarm__slot_cache_flush(smarm__pidtab *t, smarm__slot_cache *c);
 
 /* A free slot (state FREE) from the cache, or NULL with *err set. */
 static inline smarm__slot *smarm__slot_cache_get(smarm__pidtab *t,

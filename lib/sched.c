@@ -321,6 +321,20 @@ static inline smarm__actor *timer_actor(smarm__timer *tm)
 	return (smarm__actor *)((char *)tm - offsetof(smarm__actor, timer));
 }
 
+/* A pinned actor woken away from its worker goes home through that
+ * worker's inbox.  The push ends with a full barrier, so the look at
+ * `sleeping` comes after the actor is visible; idle_sleep announces
+ * sleeping (full barrier) before it looks at the inbox.  Once pushed, a
+ * is its worker's: nothing of it is read after. */
+static void send_home(smarm__actor *a)
+{
+	smarm__worker *home = a->worker;
+
+	smarm__mpscq_push(&home->inbox, &a->wake_link);
+	if (smarm__atomic_load_acquire(&home->sleeping))
+		smarm__rouse(home);
+}
+
 /* Publish v's earliest deadline for idle workers (under v->tlock). */
 static inline void publish_tnext(smarm__worker *v)
 {
@@ -374,10 +388,7 @@ static unsigned fire_timers(smarm__worker *w, smarm__worker *v, uint64_t now)
 		fired = a->next;
 		STAT_INC(w, wakeups);
 		if (a->pinned && a->worker != w) {
-			smarm__worker *home = a->worker;
-
-			smarm__mpscq_push(&home->inbox, &a->wake_link);
-			smarm__rouse(home);
+			send_home(a);
 		} else {
 			local_push(w, a);
 			n++;
@@ -487,6 +498,13 @@ static inline smarm__actor *pick_local(smarm__worker *w)
 	return a;
 }
 
+/* Events first (timers, the inbox), then the next local actor. */
+static inline smarm__actor *next_local(smarm__worker *w)
+{
+	poll_events(w);
+	return pick_local(w);
+}
+
 /* ---- switching ------------------------------------------------------------------ */
 
 /* A stack's canary was found overwritten: report and abort.  The
@@ -563,8 +581,7 @@ static inline void switch_to(smarm__worker *w, smarm__actor *self,
 smarm__actor *smarm__sched_next(smarm__worker *w)
 {
 	after_switch(w);
-	poll_events(w);
-	return pick_local(w);
+	return next_local(w);
 }
 
 void smarm__sched_enter(smarm__worker *w, smarm__actor *a)
@@ -602,8 +619,7 @@ int smarm__park(smarm__actor *self, uint64_t timeout, unsigned flags)
 		return ENOMEM;
 	}
 	STAT_INC(w, parks);
-	poll_events(w);
-	next = pick_local(w);
+	next = next_local(w);
 	/* The actor switched to may run long: a sleeper must not stay deaf
 	 * to this timer meanwhile. */
 	if (self->timed && next)
@@ -632,19 +648,10 @@ static void make_runnable(smarm__worker *w, smarm__actor *a)
 		smarm__atomic_fetch_add_full(&a->worker->h.rt->thread_wakeups,
 					     1);
 	if (__builtin_expect(a->pinned, 0)) {
-		if (w == a->worker) {
+		if (w == a->worker)
 			local_push(w, a);
-		} else {
-			/* Through its worker's inbox.  The push ends with a
-			 * full barrier, so the look at `sleeping` comes after
-			 * the actor is visible; idle_sleep announces sleeping
-			 * (full barrier) before it looks at the inbox. */
-			smarm__worker *home = a->worker;
-
-			smarm__mpscq_push(&home->inbox, &a->wake_link);
-			if (smarm__atomic_load_acquire(&home->sleeping))
-				smarm__rouse(home);
-		}
+		else
+			send_home(a);
 	} else if (w == NULL) {
 		/* From a plain thread: the global queue, and a worker to take
 		 * it.  The push ends with a full barrier before the look for
@@ -709,8 +716,7 @@ static inline int yield(smarm__worker *w)
 	smarm__actor *self = w->h.current, *next;
 
 	check_canary(self);
-	poll_events(w);
-	next = pick_local(w);
+	next = next_local(w);
 	if (next == NULL)
 		return 0;
 	switch_to(w, self, next, OP_REQUEUE);
@@ -775,8 +781,7 @@ void smarm__sched_exit(smarm__worker *w, smarm__actor *self)
 	 * is (see run_over in idle.c). */
 	smarm__atomic_store_release(&w->h.st.exited,
 		smarm__atomic_load_relaxed(&w->h.st.exited) + 1);
-	poll_events(w);
-	switch_to(w, self, pick_local(w), OP_EXIT);
+	switch_to(w, self, next_local(w), OP_EXIT);
 	abort(); /* not reached: nothing resumes an ended actor */
 }
 
