@@ -67,18 +67,7 @@ extra_cflags=${EXAMPLE_CFLAGS:-}
 counts=${SMARM_TEST_THREADS:-1 2}
 run_limit=20
 
-passed=0
-failed=0
-
-pass() {
-	passed=$((passed + 1))
-	printf 'PASS: %s\n' "$*"
-}
-
-fail() {
-	failed=$((failed + 1))
-	printf 'FAIL: %s\n' "$*"
-}
+. "$(dirname "$0")/testlib.sh"
 
 indent() {
 	sed 's/^/    /'
@@ -272,7 +261,7 @@ if [ ${#pages[@]} -eq 0 ]; then
 fi
 
 if [ "$failed" -ne 0 ]; then
-	echo "$passed passed, $failed failed"
+	summary
 	exit 1
 fi
 
@@ -358,5 +347,4 @@ for page in "${pages[@]}"; do
 	fi
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

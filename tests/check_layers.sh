@@ -38,26 +38,23 @@ floor_of() {
 	esac
 }
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "PASS: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "$(dirname "$0")/testlib.sh"
 
 files=$(cd "$lib" && ls *.c *.h 2>/dev/null)
 # The assembly only has to say what it owns.
 for f in "$lib"/arch/*/*.S; do
 	[ -f "$f" ] || continue
 	if head -n 40 "$f" | grep -q 'Owns' && head -n 40 "$f" | grep -q 'May touch'; then
-		ok "${f#$lib/} says what it owns and may touch"
+		pass "${f#$lib/} says what it owns and may touch"
 	else
-		bad "${f#$lib/}: no 'Owns:' / 'May touch:' in its opening comment"
+		fail "${f#$lib/}: no 'Owns:' / 'May touch:' in its opening comment"
 	fi
 done
 for f in $files; do
 	mod=${f%.*}
 	fl=$(floor_of "$mod")
 	if [ -z "$fl" ]; then
-		bad "$f: module '$mod' is not on the floor plan (tests/check_layers.sh, HACKING.md)"
+		fail "$f: module '$mod' is not on the floor plan (tests/check_layers.sh, HACKING.md)"
 		continue
 	fi
 	errs=""
@@ -73,44 +70,44 @@ for f in $files; do
 		fi
 	done
 	if [ -n "$errs" ]; then
-		bad "$f (floor $fl) includes a header at or above its floor:$errs"
+		fail "$f (floor $fl) includes a header at or above its floor:$errs"
 	else
-		ok "$f includes only lower floors"
+		pass "$f includes only lower floors"
 	fi
 
 	case $f in
 	sched.c | idle.c | worker.h) ;;
 	*)
 		if grep -q '#include "worker.h"' "$lib/$f"; then
-			bad "$f includes worker.h (only sched.c and idle.c may)"
+			fail "$f includes worker.h (only sched.c and idle.c may)"
 		else
-			ok "$f does not include worker.h"
+			pass "$f does not include worker.h"
 		fi ;;
 	esac
 	case $f in
 	sched.h | sched.c | idle.c | worker.h) ;;
 	*)
 		if grep -nE 'smarm__head\(|smarm__worker_head|->h\.' "$lib/$f"; then
-			bad "$f reaches into a worker's head (use sched.h's accessors)"
+			fail "$f reaches into a worker's head (use sched.h's accessors)"
 		else
-			ok "$f leaves the worker's head to sched.h"
+			pass "$f leaves the worker's head to sched.h"
 		fi ;;
 	esac
 
 	if head -n 40 "$lib/$f" | grep -q 'Owns' &&
 	   head -n 40 "$lib/$f" | grep -q 'May touch'; then
-		ok "$f says what it owns and may touch"
+		pass "$f says what it owns and may touch"
 	else
-		bad "$f: no 'Owns:' / 'May touch:' in its opening comment"
+		fail "$f: no 'Owns:' / 'May touch:' in its opening comment"
 	fi
 
 	case $f in
 	*.c)
 		n=$(wc -l <"$lib/$f")
 		if [ "$n" -gt 800 ]; then
-			bad "$f has $n lines (more than 800: make it two files)"
+			fail "$f has $n lines (more than 800: make it two files)"
 		else
-			ok "$f has $n lines"
+			pass "$f has $n lines"
 		fi
 		long=$(awk '
 			/^[a-zA-Z].*\(/ { name = $0 }
@@ -119,19 +116,18 @@ for f in $files; do
 					printf "%s (%d lines); ", name, NR - start
 				start = 0 }' "$lib/$f")
 		if [ -n "$long" ]; then
-			bad "$f has functions over 70 lines: $long"
+			fail "$f has functions over 70 lines: $long"
 		else
-			ok "$f has no function over 70 lines"
+			pass "$f has no function over 70 lines"
 		fi ;;
 	esac
 done
 
 if grep -l '#include "worker.h"' "$srcdir"/tests/*.c "$srcdir"/tests/*.h \
 	"$srcdir"/bench/*.c 2>/dev/null; then
-	bad "tests or benchmarks include worker.h"
+	fail "tests or benchmarks include worker.h"
 else
-	ok "no test or benchmark includes worker.h"
+	pass "no test or benchmark includes worker.h"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

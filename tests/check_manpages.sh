@@ -29,18 +29,7 @@ lib=${SMARM_LIB:-lib/.libs/libsmarm.so}
 header=$srcdir/include/smarm.h
 mandir=$srcdir/man
 
-passed=0
-failed=0
-
-pass() {
-	passed=$((passed + 1))
-	printf 'PASS: %s\n' "$*"
-}
-
-fail() {
-	failed=$((failed + 1))
-	printf 'FAIL: %s\n' "$*"
-}
+. "$(dirname "$0")/testlib.sh"
 
 if ! command -v nm >/dev/null 2>&1; then
 	echo "SKIP: nm not found (install binutils)"
@@ -247,5 +236,4 @@ for page in "${pages[@]}"; do
 	fi
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary
