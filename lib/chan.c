@@ -144,8 +144,7 @@ int smarm_send(smarm_tx *tx, const void *elem)
 	/* Ends with a full barrier: the node is reachable before we look
 	 * for a waiter (see the top of this file). */
 	smarm__mpscq_push(&c->q, &n->link);
-	if (smarm__atomic_load_relaxed(&c->waiter) != 0)
-		smarm__waiter_wake(&c->waiter);
+	smarm__waiter_wake(&c->waiter);
 	return 0;
 }
 
