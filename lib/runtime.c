@@ -33,7 +33,7 @@ static smarm__atomic running_any = SMARM__ATOMIC_INIT(0);
  * one that ran, until it is freed.  Read and cleared under stats_lock, so
  * that a free never pulls it from under a reader. */
 static smarm_runtime *stats_rt;
-static smarm__lock stats_lock;
+static smarm__lock stats_lock; /* all-zero: free */
 
 /* ---- the worker threads ---------------------------------------------------- */
 
