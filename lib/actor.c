@@ -1,16 +1,17 @@
 /*
- * actor.c - an actor's life: spawn, join, detach, exit, panic, names.
+ * actor.c - an actor's life: spawn, join, detach, exit, panic, names, sleep.
  *
  * Owns: the slot (pid.h) from spawn to retirement, the control block's
  * creation, the entry and end of every actor.  May touch: sched.h --
  * parking, waking, the worker's caches through its accessors -- and the
  * modules below it.  Never a worker's fields.
  *
- * A slot outlives its actor's stack: the stack goes back to the cache the
- * moment the actor ends (sched.c), the slot (result, how it ended) stays
- * until the actor is joined, or at once when it was detached.  A joiner
- * announces itself in the slot's joiner word under the slot's lock; the
- * ending actor takes it out under the same lock and wakes it after.
+ * A slot outlives its actor's control block and stack: they go back to
+ * the worker's caches the moment the actor ends (sched.c), the slot
+ * (result, how it ended) stays until the actor is joined, or at once when
+ * it was detached.  A joiner announces itself in the slot's joiner word
+ * under the slot's lock; the ending actor takes it out under the same
+ * lock and wakes it after.
  */
 #include "config.h"
 
@@ -98,6 +99,10 @@ static __attribute__((noreturn)) void actor_main(void *p)
 	smarm__actor *a = p;
 
 	smarm__sched_entered();
+	/* No stack was left for it when it first ran: it ends on its
+	 * worker's spare one, as a panic, before it runs anything. */
+	if (__builtin_expect(a->fn == NULL, 0))
+		smarm_panic("no memory for the actor's stack");
 	finish(a, a->fn(a->arg), 0);
 }
 
@@ -134,6 +139,19 @@ void smarm_panic(const char *fmt, ...)
 	finish(smarm__current(w), reason, 1);
 }
 
+/* ---- the actor's own calls -------------------------------------------------- */
+
+int smarm_sleep(uint64_t ns)
+{
+	smarm__worker *w = smarm__worker_at_entry();
+
+	if (w == NULL)
+		return EPERM;
+	if (ns == 0)
+		return smarm__yield(w);
+	return smarm__park(smarm__current(w), ns, 0) == ENOMEM ? ENOMEM : 0;
+}
+
 /* ---- spawn ------------------------------------------------------------------- */
 
 /* Fill a's slot: live, flags, name; *pid names it. */
@@ -160,34 +178,54 @@ slot_open(smarm__slot *slot, smarm__actor *a, const char *name,
 	smarm__lock_drop(&slot->lock);
 }
 
+/* The stack of an actor asking for a size of its own is mapped now, so
+ * that a size that cannot be had is the spawn's ENOMEM; an actor of the
+ * default size gets one when it first runs (sched.h), and the spawn only
+ * makes sure that its worker has one to give. */
+static inline __attribute__((always_inline)) int
+stack_for(struct smarm_runtime *rt, smarm__worker *w, smarm__actor *a,
+	  size_t stack_size)
+{
+	smarm__stack *st;
+
+	a->sp = NULL;
+	a->stack = NULL;
+	if (__builtin_expect(stack_size == 0, 1))
+		return smarm__stack_ready(&rt->stacks, smarm__worker_stacks(w));
+	st = smarm__stack_get_cached(&rt->stacks, smarm__worker_stacks(w),
+				     stack_size);
+	if (st == NULL)
+		return ENOMEM;
+	a->stack = st;
+	a->canary = st->canary;
+	a->sp = smarm__ctx_make(st->top, actor_main, a);
+	return 0;
+}
+
 static inline __attribute__((always_inline)) int
 spawn(smarm__worker *w, smarm_fn fn, void *arg, size_t stack_size,
       const char *name, unsigned flags, smarm_pid *pid)
 {
 	struct smarm_runtime *rt = smarm__worker_rt(w);
 	smarm__slot *slot;
-	smarm__stack *st;
 	smarm__actor *a;
 	int err = EAGAIN;
 
 	slot = smarm__slot_cache_get(&rt->pids, smarm__worker_slots(w), &err);
 	if (slot == NULL)
 		return err;
-	st = smarm__stack_get_cached(&rt->stacks, smarm__worker_stacks(w),
-				     stack_size);
-	if (st == NULL) {
+	a = smarm__actor_new(w);
+	if (a == NULL || stack_for(rt, w, a, stack_size) != 0) {
+		if (a)
+			smarm__actor_release(w, a);
 		smarm__slot_cache_put(&rt->pids, smarm__worker_slots(w), slot);
 		return ENOMEM;
 	}
-	a = (smarm__actor *)(((uintptr_t)st->top - sizeof(*a)) &
-			     ~(uintptr_t)63);
-	a->canary = st->canary;
-	a->stack = st;
+	a->entry = actor_main;
 	a->slot = slot;
 	a->fn = fn;
 	a->arg = arg;
 	a->pinned = (flags & SMARM_SPAWN_PINNED) != 0;
-	a->sp = smarm__ctx_make(a, actor_main, a);
 	smarm__fiber_create(a);
 	slot_open(slot, a, name, flags, pid);
 	smarm__sched_start(w, a);
@@ -440,7 +478,10 @@ void smarm__actor_reap(struct smarm_runtime *rt)
 		smarm__slot *s = smarm__slot_at(&rt->pids, k);
 
 		if (s->state == SMARM__SLOT_LIVE) {
-			smarm__stack_put(&rt->stacks, s->actor->stack);
+			/* Never ended; maybe never ran. */
+			if (s->actor->stack)
+				smarm__stack_put(&rt->stacks, s->actor->stack);
+			free(s->actor);
 			smarm__slot_free(&rt->pids, s);
 		} else if (s->state == SMARM__SLOT_ENDED) {
 			if (s->flags & SMARM__SLOT_PANICKED)

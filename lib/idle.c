@@ -28,6 +28,9 @@
 #include "config.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -51,6 +54,8 @@
 /* A run-next actor is taken from a worker that has not switched for this
  * long: its actor computes, and the run-next would wait for it. */
 #define RUNNEXT_STUCK_NS 50000u
+/* Free control blocks an idle worker keeps for its next spawns. */
+#define RECORDS_WARM 256u
 
 static uint64_t xorshift(uint64_t *x)
 {
@@ -394,6 +399,40 @@ static uint64_t watch_ns(const smarm__worker *w)
 		RUNNEXT_WATCH_MAX_NS : (uint64_t)RUNNEXT_WATCH_NS << d;
 }
 
+/* Free all but `keep` of w's spare control blocks; 1 when it freed some
+ * (a burst ended). */
+static int trim_records(smarm__worker *w, unsigned keep)
+{
+	smarm__actor *a;
+	int freed = 0;
+
+	while (w->h.nrecords > keep) {
+		a = w->h.records;
+		w->h.records = a->next;
+		w->h.nrecords--;
+		free(a);
+		freed = 1;
+	}
+	if (w->h.nfreed) {
+		w->h.nfreed = 0;
+		freed = 1;
+	}
+	return freed;
+}
+
+/* An idle worker gives back what a burst of actors left: the pages of
+ * the stacks used since, and control blocks beyond a few, to the kernel
+ * (malloc_trim hands back what free(3) kept). */
+static void idle_trim(smarm__worker *w)
+{
+	smarm__stack_trim(&w->h.rt->stacks, &w->h.stacks);
+	if (trim_records(w, RECORDS_WARM)) {
+#ifdef __GLIBC__
+		malloc_trim(0);
+#endif
+	}
+}
+
 /* Sleep until there is work (see the top of this file).  Returns nonzero
  * when the run is over. */
 static int idle_sleep(smarm__worker *w)
@@ -419,6 +458,8 @@ static int idle_sleep(smarm__worker *w)
 		} else {
 			next = next_deadline(w);
 			deep = go_deep(w);
+			if (deep || w->dozing)
+				idle_trim(w);
 			if (!deep && now + watch_ns(w) < next)
 				next = now + watch_ns(w);
 			note_switches(w, now);
@@ -489,6 +530,10 @@ int smarm__idle_init(struct smarm_runtime *rt)
 		w->id = i;
 		w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
 		smarm__lock_init(&w->tlock);
+		/* Kept for good (the pool unmaps it at the end). */
+		w->spare = smarm__stack_refill(&rt->stacks, &w->h.stacks, 0);
+		if (w->spare == NULL)
+			return ENOMEM;
 	}
 	smarm__lock_init(&rt->inject_lock);
 	return 0;
@@ -500,8 +545,12 @@ void smarm__idle_fini(struct smarm_runtime *rt)
 
 	if (rt->workers == NULL)
 		return;
-	for (i = 0; i < rt->nworkers; i++)
-		smarm__timers_fini(&rt->workers[i].timers);
+	for (i = 0; i < rt->nworkers; i++) {
+		smarm__worker *w = &rt->workers[i];
+
+		smarm__timers_fini(&w->timers);
+		trim_records(w, 0);
+	}
 	free(rt->workers);
 	rt->workers = NULL;
 }

@@ -49,9 +49,7 @@ __thread smarm__worker *smarm__tls_worker
 #define worker_at_entry smarm__worker_at_entry
 #define STAT_INC SMARM__STAT_INC
 
-_Static_assert(((sizeof(smarm__stack) + 63) & ~63u) +
-	       ((sizeof(smarm__actor) + 63) & ~63u) + 96 <= SMARM__STACK_TOP,
-	       "descriptor, control block and first frame fit the stack top");
+_Static_assert(96 <= SMARM__STACK_TOP, "the first frame fits the stack top");
 _Static_assert(offsetof(struct smarm__worker, h) == 0,
 	       "the head is where sched.h's accessors look for it");
 
@@ -553,11 +551,31 @@ static inline void after_switch(smarm__worker *w)
 		break;
 	default: /* OP_EXIT: nothing runs on its stack any more */
 		smarm__fiber_destroy(p);
-		smarm__stack_put_cached(&w->h.rt->stacks, &w->h.stacks,
-					p->stack);
+		if (__builtin_expect(p->stack != w->spare, 1))
+			smarm__stack_put_cached(&w->h.rt->stacks,
+						&w->h.stacks, p->stack);
+		smarm__actor_release(w, p);
 		break;
 	}
 }
+
+/* a runs for the first time: give it a stack from w's cache, or, when
+ * none can be had, w's spare one to end on (see smarm__sched_start). */
+static __attribute__((noinline)) void bind_stack(smarm__worker *w,
+						 smarm__actor *a)
+{
+	smarm__stack *st = smarm__stack_get_cached(&w->h.rt->stacks,
+						   &w->h.stacks, 0);
+
+	if (__builtin_expect(st == NULL, 0)) {
+		st = w->spare;
+		a->fn = NULL;
+	}
+	a->stack = st;
+	a->canary = st->canary;
+	a->sp = smarm__ctx_make(st->top, a->entry, a);
+}
+
 
 /* Switch from self to next, or to the worker context when next is NULL,
  * leaving op to whoever runs next; returns when self is resumed. */
@@ -569,6 +587,8 @@ static inline void switch_to(smarm__worker *w, smarm__actor *self,
 	w->h.current = next;
 	if (next) {
 		STAT_INC(w, switches);
+		if (__builtin_expect(next->sp == NULL, 0))
+			bind_stack(w, next);
 		smarm__fiber_switch(next);
 		smarm__ctx_switch(&self->sp, next->sp);
 	} else {
@@ -592,6 +612,8 @@ void smarm__sched_enter(smarm__worker *w, smarm__actor *a)
 		wake_deep(w);
 	w->h.current = a;
 	STAT_INC(w, switches);
+	if (__builtin_expect(a->sp == NULL, 0))
+		bind_stack(w, a);
 	smarm__fiber_switch(a);
 	smarm__ctx_switch(&w->sp, a->sp);
 }
@@ -735,17 +757,6 @@ int smarm_yield(void)
 	if (__builtin_expect(w == NULL, 0))
 		return EPERM;
 	return yield(w);
-}
-
-int smarm_sleep(uint64_t ns)
-{
-	smarm__worker *w = worker_at_entry();
-
-	if (w == NULL)
-		return EPERM;
-	if (ns == 0)
-		return yield(w);
-	return smarm__park(w->h.current, ns, 0) == ENOMEM ? ENOMEM : 0;
 }
 
 /* ---- actors' lives ------------------------------------------------------------- */

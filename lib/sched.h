@@ -2,9 +2,10 @@
  * sched.h - the scheduler as the modules above it see it: the actor's
  * control block, park and wake, yield, and the runtime record.
  *
- * Owns (sched.c): parking and waking, yield and sleep, each worker's own
+ * Owns (sched.c): parking and waking, yield, each worker's own
  * queues (run-next slot, deque, run queue, pinned list, inbox), its timer
- * heap, the switch between actors, and rousing idle workers.  The
+ * heap, the switch between actors (binding a stack at an actor's first
+ * run), and rousing idle workers.  The
  * worker's loop and idling (sleep, spin, steal) are its other half,
  * idle.c, one floor up; the two are the only
  * files that know a worker's fields (worker.h).  Everything above --
@@ -28,6 +29,7 @@
 #define SMARM_SCHED_H
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "smarm.h"
 #include "atomic.h"
@@ -56,19 +58,22 @@ enum {
 };
 
 /*
- * An actor's control block.  It lives at the top of the actor's own
- * stack, so a spawn allocates nothing but a stack (from the cache) and a
- * slot.  The scheduler's fields are its own; actor.c fills the rest at
+ * An actor's control block.  A spawn takes one from its worker's cache of
+ * free records (smarm__actor_new) and a slot; an actor of the default
+ * stack size gets its stack when it first runs (sp is NULL until then),
+ * and the record and the stack go back to the caches of the worker it
+ * ends on.  The scheduler's fields are its own; actor.c fills the rest at
  * spawn.
  */
 typedef struct smarm__actor {
 	void *sp;                         /* saved context while not running */
-	struct smarm__actor *next;        /* pinned run list link */
+	struct smarm__actor *next;        /* pinned run list / free list link */
 	const volatile uint64_t *canary;  /* copy of stack->canary */
 	smarm__stack *stack;
 	smarm__slot *slot;
-	smarm_fn fn;
+	smarm_fn fn;                      /* NULL: no stack could be had */
 	void *arg;
+	void (*entry)(void *);            /* what its first frame runs (on a) */
 	/* The worker that holds its timer while a timed park is pending, and
 	 * its only worker when pinned. */
 	smarm__worker *worker;
@@ -98,8 +103,11 @@ typedef struct smarm__worker_head {
 	smarm__actor *current;        /* running actor; NULL in the worker */
 	struct smarm_runtime *rt;
 	unsigned budget;              /* preemption budget of each actor */
+	unsigned nrecords;            /* in `records` */
+	unsigned nfreed;              /* records freed since the last trim */
+	smarm__actor *records;        /* free control blocks, for spawns */
 	smarm__slot_cache slots;      /* free slots, for spawns */
-	smarm__stack_cache stacks;    /* free stacks, for spawns */
+	smarm__stack_cache stacks;    /* free stacks, for first runs */
 	smarm__wstats st;
 } smarm__worker_head;
 
@@ -242,8 +250,45 @@ int smarm__yield(smarm__worker *w);
 
 /* ---- actors' lives, for actor.c ----------------------------------------- */
 
+/* A control block for a spawn on w, its fields unset: NULL when memory
+ * runs out. */
+static inline smarm__actor *smarm__actor_new(smarm__worker *w)
+{
+	smarm__worker_head *h = smarm__head(w);
+	smarm__actor *a = h->records;
+
+	if (__builtin_expect(a != NULL, 1)) {
+		h->records = a->next;
+		h->nrecords--;
+		return a;
+	}
+	return aligned_alloc(64, (sizeof(smarm__actor) + 63) & ~(size_t)63);
+}
+
+/* Free control blocks a worker keeps at most; the rest go to free(3). */
+#define SMARM__RECORDS_MAX 1024u
+
+/* Give a's record back to w's cache, or to free(3) when that is full. */
+static inline void smarm__actor_release(smarm__worker *w, smarm__actor *a)
+{
+	smarm__worker_head *h = smarm__head(w);
+
+	if (__builtin_expect(h->nrecords < SMARM__RECORDS_MAX, 1)) {
+		a->next = h->records;
+		h->records = a;
+		h->nrecords++;
+	} else {
+		h->nfreed++;
+		free(a);
+	}
+}
+
 /* A new actor, its control block filled, is ready to run: here next (a
- * spawning tree unfolds depth first), or on its pinned list. */
+ * spawning tree unfolds depth first), or on its pinned list.  With sp
+ * NULL, its stack comes from its worker's cache when it first runs, and
+ * its first frame runs entry(a); when no stack can be had then, it runs on
+ * a spare stack of its worker with fn set to NULL, and entry must end it
+ * at once, without parking. */
 void smarm__sched_start(smarm__worker *w, smarm__actor *a);
 
 /* First thing an actor does on its new stack. */

@@ -1,5 +1,6 @@
 /*
- * stack.c - actor stacks; see stack.h for the three guard modes.
+ * stack.c - actor stacks; see stack.h for the three guard modes and when
+ * pages are given back.
  *
  * Owns: stacks, slabs, guards and the stack caches (stack.h).
  * May touch: lock.h, atomic.h.
@@ -11,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifdef HAVE_VALGRIND_VALGRIND_H
@@ -28,6 +31,10 @@
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
+/* The calling process, for process_madvise (Linux >= 6.15). */
+#ifndef PIDFD_SELF_THREAD
+#define PIDFD_SELF_THREAD (-10000)
+#endif
 
 #define PAGE 4096u
 /* Bytes of address space reserved per slab. */
@@ -36,9 +43,8 @@
 #define MAP_HEADROOM 2048u
 /* valgrind's address-space manager overflows near 28k segments. */
 #define VALGRIND_GUARDED_MAX 12000u
-/* An actor that used more than this much stack gets the pages below
- * given back when its stack returns to the cache. */
-#define TRIM_DEPTH (64u << 10)
+/* Ranges per process_madvise call (the kernel's UIO_MAXIOV). */
+#define IOV_BATCH 1024u
 
 const volatile uint64_t smarm__canary_ok = SMARM__CANARY;
 
@@ -46,6 +52,8 @@ struct smarm__slab {
 	struct smarm__slab *next;
 	char *base;
 	size_t len;
+	size_t ncarved;
+	smarm__stack *desc;    /* the descriptors of its stacks, in order */
 };
 
 size_t smarm__stack_round(size_t size)
@@ -119,15 +127,47 @@ int smarm__stack_pool_init(smarm__stack_pool *p, int mode, size_t size)
 	return 0;
 }
 
+/*
+ * madvise(advice) over n ranges: one process_madvise call per IOV_BATCH
+ * ranges where the kernel takes that advice for this process, else one
+ * madvise per range (and from then on in this pool).  valgrind does not
+ * know process_madvise.  Returns 0, or -1 when a range was refused.
+ */
+static int advise(smarm__stack_pool *p, const struct iovec *iov, size_t n,
+		  int advice)
+{
+	size_t i, j, k, want;
+	int bad = 0;
+
+	for (i = 0; i < n; i += k) {
+		k = n - i < IOV_BATCH ? n - i : IOV_BATCH;
+		if (!p->batch_guard && !RUNNING_ON_VALGRIND) {
+			for (want = 0, j = i; j < i + k; j++)
+				want += iov[j].iov_len;
+			if (syscall(SYS_process_madvise, PIDFD_SELF_THREAD,
+				    iov + i, k, advice, 0) == (long)want)
+				continue;
+			/* Not taken (an older kernel): per range from here
+			 * on.  Advice that went in already stays. */
+			p->batch_guard = 1;
+		}
+		for (j = i; j < i + k; j++)
+			if (madvise(iov[j].iov_base, iov[j].iov_len, advice))
+				bad = -1;
+	}
+	return bad;
+}
+
 /* Put the guard (or the canary) below the usable area [lo, ...). The
  * page below lo is ours in every mode.  Returns the mode applied, or -1
- * when a forced guard mode cannot be had (AUTO falls back to a canary). */
-static int protect(smarm__stack_pool *p, char *lo, size_t *maps)
+ * when a forced guard mode cannot be had (AUTO falls back to a canary).
+ * guarded: the slab's guards are in already. */
+static int protect(smarm__stack_pool *p, char *lo, int guarded, size_t *maps)
 {
 	*maps = 0;
 	switch (p->guard) {
 	case SMARM_GUARD_MADVISE:
-		if (madvise(lo - PAGE, PAGE, MADV_GUARD_INSTALL) == 0)
+		if (guarded || madvise(lo - PAGE, PAGE, MADV_GUARD_INSTALL) == 0)
 			return SMARM_GUARD_MADVISE;
 		break;
 	case SMARM_GUARD_MPROTECT:
@@ -144,18 +184,16 @@ static int protect(smarm__stack_pool *p, char *lo, size_t *maps)
 	return SMARM_GUARD_CANARY;
 }
 
-/* Lay out the descriptor at the top of [lo, hi) and register the stack. */
-static smarm__stack *describe(smarm__stack_pool *p, char *lo, char *hi,
-			      int guard, size_t map_len)
+/* Fill in the descriptor s of the stack [lo, hi) and register it. */
+static smarm__stack *describe(smarm__stack_pool *p, smarm__stack *s, char *lo,
+			      char *hi, int guard, size_t map_len)
 {
-	smarm__stack *s = (smarm__stack *)
-		(((uintptr_t)hi - sizeof(*s)) & ~(uintptr_t)63);
-
 	s->lo = lo;
-	s->top = (char *)s;
-	s->next = NULL;
+	s->top = hi;
+	s->next = s->batch_next = NULL;
 	s->map_len = map_len;
 	s->guard = (unsigned)guard;
+	s->cold = 0;
 	if (guard == SMARM_GUARD_CANARY) {
 		*(volatile uint64_t *)lo = SMARM__CANARY;
 		s->canary = (const volatile uint64_t *)lo;
@@ -167,39 +205,81 @@ static smarm__stack *describe(smarm__stack_pool *p, char *lo, char *hi,
 	return s;
 }
 
+/* The guard pages of every stack of a new slab, in a few calls: nonzero
+ * when they all went in. */
+static int guard_slab(smarm__stack_pool *p, smarm__slab *sl, size_t n)
+{
+	struct iovec iov[64];
+	size_t i, k = 0;
+
+	if (p->guard != SMARM_GUARD_MADVISE || p->batch_guard ||
+	    RUNNING_ON_VALGRIND)
+		return 0;
+	for (i = 0; i < n; i++) {
+		iov[k].iov_base = sl->base + i * p->stride;
+		iov[k].iov_len = PAGE;
+		if (++k == 64 || i + 1 == n) {
+			if (syscall(SYS_process_madvise, PIDFD_SELF_THREAD,
+				    iov, k, MADV_GUARD_INSTALL, 0) !=
+			    (long)(k * PAGE)) {
+				p->batch_guard = 1;
+				return 0;
+			}
+			k = 0;
+		}
+	}
+	return 1;
+}
+
+static smarm__slab *new_slab(smarm__stack_pool *p)
+{
+	size_t n = SLAB_BYTES / p->stride, len;
+	smarm__slab *sl;
+
+	if (n < 4)
+		n = 4;
+	len = n * p->stride;
+	sl = malloc(sizeof(*sl));
+	if (sl == NULL)
+		return NULL;
+	sl->desc = calloc(n, sizeof(*sl->desc));
+	sl->base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+			-1, 0);
+	if (sl->desc == NULL || sl->base == MAP_FAILED) {
+		if (sl->base != MAP_FAILED)
+			munmap(sl->base, len);
+		free(sl->desc);
+		free(sl);
+		return NULL;
+	}
+	sl->len = len;
+	sl->ncarved = 0;
+	sl->next = p->slabs;
+	p->slabs = sl;
+	p->carve = sl->base;
+	p->carve_end = sl->base + len;
+	p->carve_guarded = guard_slab(p, sl, n);
+	if (p->map_budget)
+		p->map_budget--;
+	return sl;
+}
+
 static smarm__stack *carve(smarm__stack_pool *p)
 {
+	smarm__slab *sl = p->slabs;
 	char *slot, *lo;
 	size_t maps;
 	int guard;
 
 	if (p->carve == NULL || (size_t)(p->carve_end - p->carve) < p->stride) {
-		size_t n = SLAB_BYTES / p->stride, len;
-		smarm__slab *sl = malloc(sizeof(*sl));
-
+		sl = new_slab(p);
 		if (sl == NULL)
 			return NULL;
-		if (n < 4)
-			n = 4;
-		len = n * p->stride;
-		sl->base = mmap(NULL, len, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
-				MAP_STACK, -1, 0);
-		if (sl->base == MAP_FAILED) {
-			free(sl);
-			return NULL;
-		}
-		sl->len = len;
-		sl->next = p->slabs;
-		p->slabs = sl;
-		p->carve = sl->base;
-		p->carve_end = sl->base + len;
-		if (p->map_budget)
-			p->map_budget--;
 	}
 	slot = p->carve;
 	lo = slot + PAGE;
-	guard = protect(p, lo, &maps);
+	guard = protect(p, lo, p->carve_guarded, &maps);
 	if (guard < 0)
 		return NULL;
 	p->carve += p->stride;
@@ -207,29 +287,36 @@ static smarm__stack *carve(smarm__stack_pool *p)
 		p->map_budget -= maps;
 		p->nguarded++;
 	}
-	return describe(p, lo, slot + p->stride, guard, 0);
+	return describe(p, &sl->desc[sl->ncarved++], lo, slot + p->stride,
+			guard, 0);
 }
 
 static smarm__stack *map_own(smarm__stack_pool *p, size_t size)
 {
 	size_t len = smarm__stack_round(size + SMARM__STACK_TOP) + PAGE, maps;
-	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-		       -1, 0);
+	smarm__stack *s = calloc(1, sizeof(*s));
+	char *m;
 	int guard;
 
-	if (m == MAP_FAILED)
+	if (s == NULL)
 		return NULL;
-	guard = protect(p, m + PAGE, &maps);
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (m == MAP_FAILED) {
+		free(s);
+		return NULL;
+	}
+	guard = protect(p, m + PAGE, 0, &maps);
 	if (guard < 0) {
 		munmap(m, len);
+		free(s);
 		return NULL;
 	}
 	if (maps) {
 		p->map_budget -= maps;
 		p->nguarded++;
 	}
-	return describe(p, m + PAGE, m + len, guard, len);
+	return describe(p, s, m + PAGE, m + len, guard, len);
 }
 
 /* Under the lock: a default-size stack from the shared cache or a new
@@ -275,6 +362,18 @@ smarm__stack *smarm__stack_refill(smarm__stack_pool *p,
 	return s;
 }
 
+int smarm__stack_reserve(smarm__stack_pool *p, smarm__stack_cache *c)
+{
+	smarm__stack *s = smarm__stack_refill(p, c, 0);
+
+	if (s == NULL)
+		return ENOMEM;
+	s->next = c->head;
+	c->head = s;
+	c->n++;
+	return 0;
+}
+
 /* Unmap a stack with a mapping of its own. */
 static void unmap_own(smarm__stack_pool *p, smarm__stack *s)
 {
@@ -291,41 +390,7 @@ static void unmap_own(smarm__stack_pool *p, smarm__stack *s)
 	}
 	smarm__lock_drop(&p->lock);
 	munmap(base, len);
-}
-
-/*
- * Give back the pages of a stack that grew deep.  The probe word lies
- * TRIM_DEPTH below the top; it is zero until something writes it, so a
- * non-zero value means the actor went at least that deep.  A deep frame
- * that never wrote that very word goes unnoticed, which costs memory,
- * never correctness.  valgrind rightly calls the read of a popped frame
- * invalid, so the trim is skipped under it.
- */
-static void trim(smarm__stack_pool *p, smarm__stack *s)
-{
-	if (p->size > 2 * TRIM_DEPTH && !RUNNING_ON_VALGRIND) {
-		volatile uint64_t *probe = (volatile uint64_t *)
-			((uintptr_t)(s->top - TRIM_DEPTH) & ~(uintptr_t)7);
-
-		if (*probe != 0) {
-			char *end = (char *)((uintptr_t)probe &
-					     ~(uintptr_t)(PAGE - 1)) + PAGE;
-			char *here = __builtin_frame_address(0);
-
-			/* Running on this stack: spare the live frames, with
-			 * a page to spare below them for the red zone and the
-			 * switch away. */
-			if (here >= s->lo && here < s->top &&
-			    end > here - 2 * PAGE)
-				end = (char *)((uintptr_t)(here - 2 * PAGE) &
-					       ~(uintptr_t)(PAGE - 1));
-			if (end > s->lo)
-				madvise(s->lo, (size_t)(end - s->lo),
-					MADV_DONTNEED);
-			if (s->guard == SMARM_GUARD_CANARY)
-				*(volatile uint64_t *)s->lo = SMARM__CANARY;
-		}
-	}
+	free(s);
 }
 
 void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s)
@@ -334,7 +399,7 @@ void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s)
 		unmap_own(p, s);
 		return;
 	}
-	trim(p, s);
+	s->cold = 0;
 	smarm__lock_take(&p->lock);
 	s->next = p->cache;
 	p->cache = s;
@@ -348,24 +413,153 @@ void smarm__stack_put_cached(smarm__stack_pool *p, smarm__stack_cache *c,
 		unmap_own(p, s);
 		return;
 	}
-	trim(p, s);
+	s->cold = 0;
 	s->next = c->head;
 	c->head = s;
+	c->used = 1;
 	if (__builtin_expect(++c->n == SMARM__STACK_BATCH, 0)) {
 		/* head is a complete batch: it becomes `full`, and a batch
-		 * that was there goes to the pool. */
+		 * that was there goes to the pool, used. */
 		smarm__stack *give = c->full;
 
 		c->full = c->head;
 		c->head = NULL;
 		c->n = 0;
 		if (give) {
+			give->cold = 0;
 			smarm__lock_take(&p->lock);
 			give->batch_next = p->batches;
 			p->batches = give;
 			smarm__lock_drop(&p->lock);
 		}
 	}
+}
+
+/* ---- giving pages back ------------------------------------------------------ */
+
+/* The pages of s below its top `keep` bytes (a canary's page stays). */
+static void range(const smarm__stack *s, size_t keep, struct iovec *v)
+{
+	char *lo = s->lo + (s->guard == SMARM_GUARD_CANARY ? PAGE : 0);
+	char *hi = s->top - keep;
+
+	v->iov_base = lo;
+	v->iov_len = hi > lo ? (size_t)(hi - lo) : 0;
+}
+
+/* Advise away the pages of a chain linked by `next` (n stacks at most,
+ * all of it when n is 0), `keep` top bytes spared; marks each cold. */
+static void trim_chain(smarm__stack_pool *p, smarm__stack *s, size_t n,
+		       size_t keep)
+{
+	struct iovec iov[64];
+	size_t k = 0, i;
+
+	for (i = 0; s != NULL && (n == 0 || i < n); s = s->next, i++) {
+		range(s, keep, &iov[k]);
+		s->cold = keep == 0;
+		if (iov[k].iov_len != 0 && ++k == 64) {
+			advise(p, iov, k, MADV_DONTNEED);
+			k = 0;
+		}
+	}
+	if (k)
+		advise(p, iov, k, MADV_DONTNEED);
+}
+
+/* Take the used (not cold) stacks out of the loose list: their chain,
+ * in the order they were in. */
+static smarm__stack *take_used(smarm__stack **list)
+{
+	smarm__stack *used = NULL, **tail = &used, **at = list, *s;
+
+	while ((s = *at) != NULL) {
+		if (s->cold) {
+			at = &s->next;
+		} else {
+			*at = s->next;
+			*tail = s;
+			tail = &s->next;
+		}
+	}
+	*tail = NULL;
+	return used;
+}
+
+/* Cut off the used front of the list of batches (the used ones are
+ * pushed, so they come first): its head, or NULL. */
+static smarm__stack *cut_used_batches(smarm__stack **list)
+{
+	smarm__stack *head = *list, *b = head, *last = NULL;
+
+	while (b != NULL && !b->cold) {
+		last = b;
+		b = b->batch_next;
+	}
+	if (last == NULL)
+		return NULL;
+	last->batch_next = NULL;
+	*list = b;
+	return head;
+}
+
+/* Put cold batches back after the used ones pushed meanwhile. */
+static void splice_cold_batches(smarm__stack **list, smarm__stack *chain)
+{
+	smarm__stack **at = list, *end = chain;
+
+	if (chain == NULL)
+		return;
+	while (*at != NULL && !(*at)->cold)
+		at = &(*at)->batch_next;
+	while (end->batch_next != NULL)
+		end = end->batch_next;
+	end->batch_next = *at;
+	*at = chain;
+}
+
+/* Put cold loose stacks back at the end of the loose list. */
+static void append_cold(smarm__stack **list, smarm__stack *chain)
+{
+	while (*list != NULL)
+		list = &(*list)->next;
+	*list = chain;
+}
+
+size_t smarm__stack_trim(smarm__stack_pool *p, smarm__stack_cache *c)
+{
+	smarm__stack *loose, *batches, *b;
+	size_t n = 0;
+
+	if (c->used) {
+		/* Kept warm, but for the pages deep frames touched. */
+		c->used = 0;
+		trim_chain(p, c->head, c->n, SMARM__STACK_KEEP);
+		if (c->full)
+			trim_chain(p, c->full, SMARM__STACK_BATCH,
+				   SMARM__STACK_KEEP);
+		n += c->n + (c->full ? SMARM__STACK_BATCH : 0);
+	}
+	/* The pool's used stacks leave it while their pages go: nobody may
+	 * take one meanwhile. */
+	smarm__lock_take(&p->lock);
+	loose = take_used(&p->cache);
+	batches = cut_used_batches(&p->batches);
+	smarm__lock_drop(&p->lock);
+	if (loose == NULL && batches == NULL)
+		return n;
+	for (b = loose; b != NULL; b = b->next)
+		n++;
+	trim_chain(p, loose, 0, 0);
+	for (b = batches; b != NULL; b = b->batch_next) {
+		trim_chain(p, b, SMARM__STACK_BATCH, 0);
+		n += SMARM__STACK_BATCH;
+	}
+	smarm__lock_take(&p->lock);
+	append_cold(&p->cache, loose);
+	splice_cold_batches(&p->batches, batches);
+	smarm__lock_drop(&p->lock);
+	return n;
 }
 
 size_t smarm__stack_ncanary(smarm__stack_pool *p)
@@ -381,24 +575,14 @@ size_t smarm__stack_ncanary(smarm__stack_pool *p)
 void smarm__stack_pool_fini(smarm__stack_pool *p)
 {
 	smarm__slab *sl, *next;
+	size_t i;
 
 	for (sl = p->slabs; sl != NULL; sl = next) {
 		next = sl->next;
-		if (RUNNING_ON_VALGRIND) {
-			char *slot;
-
-			for (slot = sl->base;
-			     slot + p->stride <= sl->base + sl->len &&
-			     (slot < p->carve || slot >= p->carve_end);
-			     slot += p->stride) {
-				smarm__stack *s = (smarm__stack *)
-					(((uintptr_t)(slot + p->stride) -
-					  sizeof(*s)) & ~(uintptr_t)63);
-
-				VALGRIND_STACK_DEREGISTER(s->vg_id);
-			}
-		}
+		for (i = 0; i < sl->ncarved; i++)
+			VALGRIND_STACK_DEREGISTER(sl->desc[i].vg_id);
 		munmap(sl->base, sl->len);
+		free(sl->desc);
 		free(sl);
 	}
 	memset(p, 0, sizeof(*p));

@@ -2,14 +2,28 @@
  * stack.h - actor stacks: reserved with mmap, committed on first touch,
  * protected by a guard page or a canary, and cached for reuse.
  *
- * Stacks of the pool's default size are carved from slabs (one mapping
- * for many stacks) and go back to a free list when their actor ends, so
- * spawn and exit make no system call once the pool is warm.  Stacks of
- * another size get a mapping of their own and are unmapped on release.
+ * A stack is bound to an actor when the actor first runs and goes back to
+ * its worker's cache when the actor ends (sched.c), so a burst of short
+ * actors runs on a few warm stacks.  Stacks of the pool's default size
+ * are carved from slabs (one mapping for many stacks) and go back to free
+ * lists, so binding and releasing make no system call once the pool is
+ * warm.  Stacks of another size get a mapping of their own and are
+ * unmapped on release.
+ *
+ * A stack's descriptor lives outside it (an array per slab), so the stack
+ * holds nothing but frames: the first frame is its only page touched at
+ * first, and a stack whose pages were given back keeps no page at all.
+ * Nothing is trimmed when a stack is released; a worker that goes idle
+ * gives pages back (smarm__stack_trim): the lower pages of the stacks in
+ * its own cache, all pages of the stacks used since the last trim in the
+ * shared cache.  MADV_DONTNEED keeps guard pages of either kind.
  *
  * Guard modes (smarm(7)):
  *   madvise   MADV_GUARD_INSTALL marks the lowest page of each stack inside
- *             the slab: no extra kernel mapping (Linux >= 6.13).
+ *             the slab: no extra kernel mapping (Linux >= 6.13).  The
+ *             guards of a whole slab go in with one process_madvise call
+ *             per 1,024 stacks where the kernel takes it, else one madvise
+ *             per stack as it is carved.
  *   mprotect  the lowest page is made PROT_NONE, which splits the slab into
  *             two more mappings per stack; near vm.max_map_count (or
  *             valgrind's own limit) new stacks fall back to canaries.
@@ -30,12 +44,13 @@
  * compare with an immediate operand. */
 #define SMARM__CANARY 0xffffffffa5f3c7e1ull
 
-/* Bytes at the top of every stack for its descriptor and the actor's
- * control block, added to the size asked for, so that an actor really
- * has the stack it was promised for its own frames. */
+/* Bytes at the top of every stack for the first frame (the one
+ * smarm__ctx_make lays out) and its padding, added to the size asked for,
+ * so that an actor really has the stack it was promised for its own
+ * frames. */
 #define SMARM__STACK_TOP 512u
 
-/* Descriptor of one stack; it lives in the stack's own top bytes. */
+/* Descriptor of one stack, outside the stack. */
 typedef struct smarm__stack {
 	char *lo;                   /* lowest usable byte */
 	char *top;                  /* one past the usable area (below this) */
@@ -45,6 +60,8 @@ typedef struct smarm__stack {
 	size_t map_len;             /* own mapping's length; 0 = slab stack */
 	unsigned guard;             /* SMARM_GUARD_* actually applied */
 	unsigned vg_id;             /* valgrind stack id */
+	unsigned cold;              /* pages given back since its last use
+				     * (of a batch: all its stacks) */
 } smarm__stack;
 
 typedef struct smarm__slab smarm__slab;
@@ -55,7 +72,9 @@ typedef struct smarm__stack_pool {
 	size_t stride;        /* size + guard page */
 	int mode;             /* configured SMARM_GUARD_* */
 	int guard;            /* mode for new guarded stacks (madvise/mprotect) */
-	smarm__stack *cache;  /* free default-size stacks, most recent first */
+	/* Free default-size stacks, most recent first: those used since the
+	 * last trim come before the cold ones. */
+	smarm__stack *cache;
 	smarm__stack *batches; /* chains of SMARM__STACK_BATCH free stacks */
 	smarm__slab *slabs;
 	char *carve;          /* next uncarved byte of the newest slab */
@@ -64,6 +83,8 @@ typedef struct smarm__stack_pool {
 	size_t nguarded;      /* mprotect-guarded stacks carved so far */
 	size_t nguarded_max;  /* cap on those (valgrind's segment table) */
 	size_t ncanary;       /* stacks that fell back to a canary */
+	int batch_guard;      /* nonzero: process_madvise is not taken */
+	int carve_guarded;    /* the newest slab's guards are all in */
 } smarm__stack_pool;
 
 /* Returns 0, EINVAL (bad mode or size) or ENOTSUP (madvise guard asked
@@ -84,11 +105,11 @@ typedef struct smarm__stack_cache {
 	smarm__stack *head;
 	unsigned n;           /* stacks in head */
 	smarm__stack *full;   /* a batch of SMARM__STACK_BATCH, or NULL */
+	unsigned used;        /* a stack came back since the last trim */
 } smarm__stack_cache;
 
 /* Return a stack to the pool's shared cache, or unmap one of its own
- * size.  The caller may still be running on it (an ending actor): pages
- * are given back only well below its frame.  Takes the pool's lock. */
+ * size.  Nothing may run on it any more.  Takes the pool's lock. */
 void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s);
 
 /* The slow path of smarm__stack_get_cached: refill c from the pool. */
@@ -124,6 +145,32 @@ static inline smarm__stack *smarm__stack_get_cached(smarm__stack_pool *p,
 /* smarm__stack_put through a worker's cache. */
 void smarm__stack_put_cached(smarm__stack_pool *p, smarm__stack_cache *c,
 			     smarm__stack *s);
+
+/* The slow path of smarm__stack_ready. */
+int smarm__stack_reserve(smarm__stack_pool *p, smarm__stack_cache *c);
+
+/* Is a default-size stack there for the next smarm__stack_get_cached
+ * from c?  0, or ENOMEM when none can be had: then c gets one from the
+ * pool, which may carve it.  A spawn asks, so that running out of stacks
+ * is its error in the common case, not the actor's at its first run. */
+static inline int smarm__stack_ready(smarm__stack_pool *p,
+				     smarm__stack_cache *c)
+{
+	if (__builtin_expect(c->head != NULL || c->full != NULL, 1))
+		return 0;
+	return smarm__stack_reserve(p, c);
+}
+
+/*
+ * Give pages back, off the hot path (a worker that goes idle): the pages
+ * of c's stacks below their top SMARM__STACK_KEEP bytes, when a stack came
+ * back to c since its last trim, and every page of the pool's stacks used
+ * since the last trim, but for a canary stack's lowest page.  Returns the
+ * number of stacks trimmed.  Takes the pool's lock; the system calls are
+ * made outside it.
+ */
+#define SMARM__STACK_KEEP (16u << 10)
+size_t smarm__stack_trim(smarm__stack_pool *p, smarm__stack_cache *c);
 
 /* Stacks guarded by a canary only, carved or mapped so far and not
  * unmapped. */

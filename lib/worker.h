@@ -60,6 +60,7 @@ struct smarm__worker {
 	void *sp;                     /* the worker context, while actors run */
 	SMARM__FIBER_FIELD            /* ThreadSanitizer builds only */
 	smarm__actor *pin_head, *pin_tail; /* runnable pinned actors */
+	smarm__stack *spare;          /* for an actor no stack is left for */
 	uint32_t tick;                /* scheduling decisions */
 	uint32_t nnext;               /* runnext picks in a row */
 	unsigned id;

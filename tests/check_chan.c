@@ -1443,8 +1443,9 @@ static void *timeout_fires_root(void *arg)
 	/* after the timeout this actor no longer waits on the channel: a
 	 * later send must not cut short its sleep, nor its join */
 	c.tx = smarm_tx_clone(tx);
-	spawn_ok(&pid, late_sender, &c);
+	/* Before the spawn: another worker may start the sender at once. */
 	t0 = smarm_now();
+	spawn_ok(&pid, late_sender, &c);
 	ck_assert_int_eq(smarm_sleep(100 * MS), 0);
 	ck_assert_uint_ge(smarm_now() - t0, 100 * MS);
 	ck_assert_int_eq(smarm_join(pid, NULL, SMARM_FOREVER), 0);
