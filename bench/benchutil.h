@@ -2,7 +2,8 @@
  * benchutil.h - what the benchmarks share: the -t option, numeric
  * arguments, running a root actor in a runtime with every failure
  * reported the same way, and the rounds of a program that times several
- * (the first, which a user meets in a fresh process, and the median).
+ * (the first, which a user meets in a fresh process, and the median), and
+ * the process's resident set.
  *
  * Header-only (static functions), included by each program.
  *
@@ -126,6 +127,24 @@ bench_median(const struct bench_rounds *r)
 	}
 	return r->n % 2 ? (double)s[r->n / 2] :
 		((double)s[r->n / 2 - 1] + (double)s[r->n / 2]) / 2;
+}
+
+/* The resident set of this process in bytes (/proc/self/statm), or 0
+ * when unknown. */
+static __attribute__((unused)) uint64_t bench_rss(void)
+{
+	unsigned long long size, resident;
+	long page = sysconf(_SC_PAGESIZE);
+	FILE *f = fopen("/proc/self/statm", "r");
+	int got;
+
+	if (!f)
+		return 0;
+	got = fscanf(f, "%llu %llu", &size, &resident);
+	fclose(f);
+	if (got != 2 || page <= 0)
+		return 0;
+	return (uint64_t)resident * (uint64_t)page;
 }
 
 #endif /* SMARM_BENCHUTIL_H */

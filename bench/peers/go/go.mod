@@ -1,0 +1,3 @@
+module smarm-bench-peers
+
+go 1.19

@@ -1,0 +1,460 @@
+// Command peers-go runs the workloads of smarm's benchmarks (bench/*.c)
+// with goroutines and channels, so that bench/compare can set Go beside
+// smarm on the same work.  Each workload mirrors the C program of the same
+// name: the same sizes, the same rounds, the same checks and the same
+// output line.
+//
+// Usage: peers-go BENCH [-t threads]
+//
+//	BENCH is yield, spawn_join, pingpong, ring, skynet, primes or parked.
+//	-t sets GOMAXPROCS (default 1); yield, spawn_join and parked run
+//	with 1 only, as their smarm programs do.
+//
+// Prints: bench=<name> threads=<n> value=<x> [first=<x>] unit=<u>
+// Exits 1 when the run fails its own checks, 2 on bad arguments.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// die reports a failed check and ends the process with status 1.
+func die(name string, format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "peers-go: %s: %s\n", name,
+		fmt.Sprintf(format, args...))
+	os.Exit(1)
+}
+
+// median of the rounds, in the unit given (the mean of the middle two
+// for an even count).
+func median(ts []time.Duration, unit float64) float64 {
+	s := append([]time.Duration(nil), ts...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	n := len(s)
+	if n%2 == 1 {
+		return float64(s[n/2]) / unit
+	}
+	return (float64(s[n/2-1]) + float64(s[n/2])) / 2 / unit
+}
+
+// yield: two goroutines hand the one P to each other with
+// runtime.Gosched, 10,000,000 switches in all.
+func benchYield(threads int) {
+	const total = 10000000
+	const n = total / 2
+	type yielder struct {
+		count, changes uint64
+		other          *yielder
+	}
+	var y [2]yielder
+	var started, done int32
+	var t0, t1 time.Time
+	var wg sync.WaitGroup
+
+	y[0].other, y[1].other = &y[1], &y[0]
+	wg.Add(2)
+	for k := range y {
+		me := &y[k]
+		go func() {
+			defer wg.Done()
+			// Start barrier: the clock starts once both run.
+			atomic.AddInt32(&started, 1)
+			for atomic.LoadInt32(&started) < 2 {
+				runtime.Gosched()
+			}
+			// With one P only one of the two runs at a time, and
+			// every hand-over goes through the scheduler.
+			if t0.IsZero() {
+				t0 = time.Now()
+			}
+			last := me.other.count
+			for i := 0; i < n; i++ {
+				me.count++
+				runtime.Gosched()
+				if c := me.other.count; c != last {
+					last = c
+					me.changes++
+				}
+			}
+			if atomic.AddInt32(&done, 1) == 2 {
+				t1 = time.Now()
+			}
+		}()
+	}
+	wg.Wait()
+	// Go's scheduler takes from its global queue first on every 61st
+	// pass, so now and then a yielder is picked again straight away
+	// (smarm's check allows only the first and last yield to miss).
+	for k := range y {
+		if y[k].count != n || y[k].changes+n/20+2 < n {
+			die("yield", "goroutine %d: %d yields, saw the other run "+
+				"%d times; expected %d", k, y[k].count,
+				y[k].changes, n)
+		}
+	}
+	fmt.Printf("bench=yield threads=%d value=%.2f unit=ns/switch\n",
+		threads, float64(t1.Sub(t0).Nanoseconds())/float64(2*n))
+}
+
+// spawn_join: 100,000 goroutines each return i + 1 into their own slot;
+// a WaitGroup stands for joining them all (Go has no join handle: a
+// channel per goroutine would be the costlier way to say the same), then
+// every result is checked.  5 rounds, all timed.
+func benchSpawnJoin(threads int) {
+	const count = 100000
+	const rounds = 5
+	results := make([]uint64, count)
+	var ts []time.Duration
+
+	for r := 0; r < rounds; r++ {
+		for i := range results {
+			results[i] = 0
+		}
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		wg.Add(count)
+		for i := 0; i < count; i++ {
+			go func(i int) {
+				results[i] = uint64(i) + 1
+				wg.Done()
+			}(i)
+		}
+		wg.Wait()
+		for i, v := range results {
+			if v != uint64(i)+1 {
+				die("spawn_join", "goroutine #%d returned %d", i, v)
+			}
+		}
+		ts = append(ts, time.Since(t0))
+	}
+	fmt.Printf("bench=spawn_join threads=%d value=%.2f first=%.2f "+
+		"unit=ns/actor\n", threads, median(ts, count),
+		float64(ts[0].Nanoseconds())/count)
+}
+
+// pingpong: A sends i on ch1, B sends i + 1 back on ch2, 1,000,000 round
+// trips over two unbuffered channels.  B's hello (0) on ch2 is the start
+// barrier; each side closes its sending channel when it stops.
+func benchPingpong(threads int) {
+	const n = 1000000
+	ch1 := make(chan uint64)
+	ch2 := make(chan uint64)
+	var aDone, bDone uint64
+	var t0, t1 time.Time
+	var wg sync.WaitGroup
+
+	wg.Add(2)
+	go func() { // A
+		defer wg.Done()
+		defer close(ch1)
+		v, ok := <-ch2
+		if !ok || v != 0 {
+			return
+		}
+		t0 = time.Now()
+		var i uint64
+		for i = 0; i < n; i++ {
+			ch1 <- i
+			if v, ok = <-ch2; !ok || v != i+1 {
+				break
+			}
+		}
+		t1 = time.Now()
+		aDone = i
+	}()
+	go func() { // B
+		defer wg.Done()
+		defer close(ch2)
+		ch2 <- 0
+		var k uint64
+		for v := range ch1 {
+			if v != k {
+				break
+			}
+			ch2 <- v + 1
+			k++
+		}
+		bDone = k
+	}()
+	wg.Wait()
+	if aDone != n || bDone != n || t1.Before(t0) {
+		die("pingpong", "%d round trips by A, %d by B; expected %d",
+			aDone, bDone, n)
+	}
+	fmt.Printf("bench=pingpong threads=%d value=%.2f unit=ns/roundtrip\n",
+		threads, float64(t1.Sub(t0).Nanoseconds())/n)
+}
+
+// ring: 1,000 goroutines in a ring of unbuffered channels pass a token
+// 1,000,000 hops.  The one that makes the last hop sends the token to the
+// root and closes the next one's channel; each in turn closes the next,
+// until all have ended.
+func benchRing(threads int) {
+	const members = 1000
+	const hops = 1000000
+	chans := make([]chan uint64, members)
+	done := make([]uint64, members)
+	ready := make(chan struct{}, members)
+	end := make(chan uint64, 1)
+	var wg sync.WaitGroup
+
+	for i := range chans {
+		chans[i] = make(chan uint64)
+	}
+	wg.Add(members)
+	for i := 0; i < members; i++ {
+		go func(i int) {
+			defer wg.Done()
+			in, next := chans[i], chans[(i+1)%members]
+			var d uint64
+			ready <- struct{}{}
+			for v := range in {
+				d++
+				if next == nil || v >= hops {
+					die("ring", "goroutine %d: got the token as "+
+						"%d after the last hop (%d)", i, v, hops)
+				}
+				v++
+				if v == hops {
+					end <- v
+					close(next)
+					next = nil
+				} else {
+					next <- v
+				}
+			}
+			if next != nil {
+				close(next)
+			}
+			done[i] = d
+		}(i)
+	}
+	for i := 0; i < members; i++ {
+		<-ready
+	}
+	t0 := time.Now()
+	chans[0] <- 0
+	token := <-end
+	t1 := time.Now()
+	wg.Wait()
+	var sum uint64
+	for _, d := range done {
+		sum += d
+	}
+	if sum != hops || token != hops {
+		die("ring", "%d hops made, token came back as %d; expected %d "+
+			"and %d", sum, token, hops, hops)
+	}
+	fmt.Printf("bench=ring threads=%d value=%.2f unit=ns/hop\n", threads,
+		float64(t1.Sub(t0).Nanoseconds())/hops)
+}
+
+// skynet: a 10-ary tree of goroutines over 1,000,000 leaves (1,111,111
+// goroutines); each parent makes one channel with room for its 10
+// children's results, so that a child never waits to send (as a smarm
+// send never does).  3 trees, all timed.
+const fanout = 10
+
+func skynode(num, size uint64, up chan<- uint64) {
+	if size == 1 {
+		up <- num
+		return
+	}
+	ch := make(chan uint64, fanout)
+	for i := uint64(0); i < fanout; i++ {
+		go skynode(num+i*(size/fanout), size/fanout, ch)
+	}
+	var sum uint64
+	for i := 0; i < fanout; i++ {
+		sum += <-ch
+	}
+	up <- sum
+}
+
+func benchSkynet(threads int) {
+	const leaves = 1000000
+	const rounds = 3
+	const expected = uint64(leaves) * (leaves - 1) / 2
+	var ts []time.Duration
+
+	for r := 0; r < rounds; r++ {
+		up := make(chan uint64, 1)
+		t0 := time.Now()
+		go skynode(0, leaves, up)
+		sum := <-up
+		ts = append(ts, time.Since(t0))
+		if sum != expected {
+			die("skynet", "the tree summed to %d; expected %d", sum,
+				expected)
+		}
+	}
+	fmt.Printf("bench=skynet threads=%d value=%.2f first=%.2f unit=ms\n",
+		threads, median(ts, 1e6), float64(ts[0].Nanoseconds())/1e6)
+}
+
+// primes: the primes below 3,000,000 by trial division in 1,000
+// goroutines, one range each, as bench/primes.c cuts them; the counts
+// come back over one channel with room for all of them.
+func isPrime(n uint32) bool {
+	if n < 2 {
+		return false
+	}
+	if n%2 == 0 {
+		return n == 2
+	}
+	for d := uint32(3); uint64(d)*uint64(d) <= uint64(n); d += 2 {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func benchPrimes(threads int) {
+	const limit = 3000000
+	const chunks = 1000
+	const expected = 216816
+	start := func(i uint64) uint32 {
+		q, r := uint64(limit/chunks), uint64(limit%chunks)
+		if i < r {
+			return uint32(i*q + i)
+		}
+		return uint32(i*q + r)
+	}
+	ch := make(chan uint64, chunks)
+
+	t0 := time.Now()
+	for i := uint64(0); i < chunks; i++ {
+		go func(lo, hi uint32) {
+			var count uint64
+			for n := lo; n < hi; n++ {
+				if isPrime(n) {
+					count++
+				}
+			}
+			ch <- count
+		}(start(i), start(i+1))
+	}
+	var primes uint64
+	for i := 0; i < chunks; i++ {
+		primes += <-ch
+	}
+	t1 := time.Now()
+	if primes != expected {
+		die("primes", "the counts add up to %d; expected %d primes "+
+			"below %d", primes, expected, limit)
+	}
+	fmt.Printf("bench=primes threads=%d value=%.2f unit=ms\n", threads,
+		float64(t1.Sub(t0).Nanoseconds())/1e6)
+}
+
+// rss is the resident set of this process in bytes (/proc/self/statm).
+func rss() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		die("parked", "%v", err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		die("parked", "/proc/self/statm: %q", b)
+	}
+	pages, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		die("parked", "/proc/self/statm: %v", err)
+	}
+	return pages * uint64(os.Getpagesize())
+}
+
+// parked: 100,000 goroutines each blocked receiving on a channel of its
+// own.  The resident set is read before anything is made for them and
+// once each has said it runs (it says so just before it blocks, and on
+// one P the root runs again only once it has); then every channel is
+// closed, and each goroutine must see that and end.
+func benchParked(threads int) {
+	const n = 100000
+	var ended int64
+	var wg sync.WaitGroup
+
+	before := rss()
+	chans := make([]chan uint64, n)
+	ready := make(chan struct{}, n)
+	wg.Add(n)
+	for i := range chans {
+		chans[i] = make(chan uint64)
+		go func(c chan uint64) {
+			defer wg.Done()
+			ready <- struct{}{}
+			if _, ok := <-c; !ok {
+				atomic.AddInt64(&ended, 1)
+			}
+		}(chans[i])
+	}
+	for i := 0; i < n; i++ {
+		<-ready
+	}
+	after := rss()
+	for _, c := range chans {
+		close(c)
+	}
+	wg.Wait()
+	if ended != n {
+		die("parked", "%d of %d goroutines ended when their channel "+
+			"closed", ended, n)
+	}
+	fmt.Printf("bench=parked threads=%d value=%.0f unit=bytes/actor\n",
+		threads, (float64(after)-float64(before))/n)
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: peers-go yield|spawn_join|pingpong|"+
+		"ring|skynet|primes|parked [-t threads >= 1]")
+	os.Exit(2)
+}
+
+func main() {
+	benches := map[string]func(int){
+		"yield":      benchYield,
+		"spawn_join": benchSpawnJoin,
+		"pingpong":   benchPingpong,
+		"ring":       benchRing,
+		"skynet":     benchSkynet,
+		"primes":     benchPrimes,
+		"parked":     benchParked,
+	}
+	name, threads := "", 1
+	args := os.Args[1:]
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "-t" && i+1 < len(args):
+			t, err := strconv.Atoi(args[i+1])
+			if err != nil || t < 1 {
+				usage()
+			}
+			threads = t
+			i++
+		case name == "" && benches[args[i]] != nil:
+			name = args[i]
+		default:
+			usage()
+		}
+	}
+	if name == "" {
+		usage()
+	}
+	if threads != 1 && (name == "yield" || name == "spawn_join" ||
+		name == "parked") {
+		fmt.Fprintf(os.Stderr, "peers-go: %s runs on one thread only\n",
+			name)
+		os.Exit(2)
+	}
+	runtime.GOMAXPROCS(threads)
+	benches[name](runtime.GOMAXPROCS(0))
+}

@@ -1,0 +1,554 @@
+//! peers-tokio: the workloads of smarm's benchmarks (bench/*.c) as Tokio
+//! tasks and channels, so that bench/compare can set Tokio beside smarm on
+//! the same work.  Each workload mirrors the C program of the same name:
+//! the same sizes, the same rounds, the same checks and the same output
+//! line.
+//!
+//! Usage: peers-tokio BENCH [-t threads]
+//!
+//!   BENCH is yield, spawn_join, pingpong, ring, skynet, primes or parked.
+//!   -t 1 (the default) runs a current_thread runtime; -t N > 1 a
+//!   multi_thread runtime with N worker threads.  yield, spawn_join and
+//!   parked run with 1 only, as their smarm programs do.
+//!
+//! Prints: bench=<name> threads=<n> value=<x> [first=<x>] unit=<u>
+//! Exits 1 when the run fails its own checks, 2 on bad arguments.
+//!
+//! Every workload runs in a task spawned on the runtime (not in the
+//! future given to block_on, which a multi_thread runtime polls on the
+//! calling thread, outside its workers), as smarm's root actor runs on a
+//! worker.  The runtime is built with enable_all(), as #[tokio::main]
+//! builds it; with the features used here that adds the timer driver.
+//!
+//! The channels are tokio::sync::mpsc unbounded channels: like smarm's,
+//! a send never waits.  They were also the faster choice for ping-pong:
+//! a bounded channel of capacity 1 takes a semaphore permit on every send.
+
+use std::future::Future;
+use std::process::exit;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Builder;
+use tokio::sync::mpsc;
+use tokio::task::yield_now;
+
+/// Reports a failed check and ends the process with status 1.
+fn die(name: &str, msg: String) -> ! {
+    eprintln!("peers-tokio: {}: {}", name, msg);
+    exit(1)
+}
+
+/// Runs the root task on a runtime of `threads` workers and returns what
+/// it returned.
+fn run<F>(name: &str, threads: usize, root: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let rt = if threads == 1 {
+        Builder::new_current_thread().enable_all().build()
+    } else {
+        Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .unwrap_or_else(|e| die(name, format!("runtime: {}", e)));
+    rt.block_on(async move { tokio::spawn(root).await })
+        .unwrap_or_else(|e| die(name, format!("root task: {}", e)))
+}
+
+/// The median of the rounds, in the unit given (the mean of the middle
+/// two for an even count).
+fn median(ts: &[Duration], unit: f64) -> f64 {
+    let mut s: Vec<f64> = ts.iter().map(|t| t.as_nanos() as f64).collect();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = s.len();
+    let m = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    m / unit
+}
+
+fn ns(d: Duration) -> f64 {
+    d.as_nanos() as f64
+}
+
+/// yield: two tasks yield to each other with yield_now, 10,000,000
+/// switches in all.
+fn bench_yield(threads: usize) {
+    const TOTAL: u64 = 10_000_000;
+    const N: u64 = TOTAL / 2;
+    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let started = Arc::new(AtomicUsize::new(0));
+
+    let res = run("yield", threads, async move {
+        let mut hs = Vec::new();
+        for k in 0..2 {
+            let counts = counts.clone();
+            let started = started.clone();
+            hs.push(tokio::spawn(async move {
+                // Start barrier: the clock starts once both run.
+                started.fetch_add(1, Relaxed);
+                while started.load(Relaxed) < 2 {
+                    yield_now().await;
+                }
+                let t0 = Instant::now();
+                let (mine, other) = (&counts[k], &counts[1 - k]);
+                let mut last = other.load(Relaxed);
+                let mut changes = 0u64;
+                for _ in 0..N {
+                    mine.store(mine.load(Relaxed) + 1, Relaxed);
+                    yield_now().await;
+                    let c = other.load(Relaxed);
+                    if c != last {
+                        last = c;
+                        changes += 1;
+                    }
+                }
+                (mine.load(Relaxed), changes, t0, Instant::now())
+            }));
+        }
+        let mut out = Vec::new();
+        for h in hs {
+            out.push(h.await.unwrap_or_else(|e| die("yield", e.to_string())));
+        }
+        out
+    });
+    for (k, &(count, changes, _, _)) in res.iter().enumerate() {
+        if count != N || changes + 2 < N {
+            die(
+                "yield",
+                format!(
+                    "task {}: {} yields, saw the other run {} times; expected {}",
+                    k, count, changes, N
+                ),
+            );
+        }
+    }
+    let t0 = res.iter().map(|r| r.2).min().unwrap();
+    let t1 = res.iter().map(|r| r.3).max().unwrap();
+    println!(
+        "bench=yield threads={} value={:.2} unit=ns/switch",
+        threads,
+        ns(t1 - t0) / (2 * N) as f64
+    );
+}
+
+/// spawn_join: 100,000 trivial tasks return i + 1; the root keeps their
+/// JoinHandles, then awaits each and checks its result.  5 rounds, all
+/// timed.
+fn bench_spawn_join(threads: usize) {
+    const COUNT: usize = 100_000;
+    const ROUNDS: usize = 5;
+
+    let ts = run("spawn_join", threads, async {
+        let mut ts = Vec::new();
+        let mut hs = Vec::with_capacity(COUNT);
+        for _ in 0..ROUNDS {
+            let t0 = Instant::now();
+            for i in 0..COUNT {
+                hs.push(tokio::spawn(async move { i as u64 + 1 }));
+            }
+            for (i, h) in hs.drain(..).enumerate() {
+                let v = h
+                    .await
+                    .unwrap_or_else(|e| die("spawn_join", format!("task #{}: {}", i, e)));
+                if v != i as u64 + 1 {
+                    die("spawn_join", format!("task #{} returned {}", i, v));
+                }
+            }
+            ts.push(t0.elapsed());
+        }
+        ts
+    });
+    println!(
+        "bench=spawn_join threads={} value={:.2} first={:.2} unit=ns/actor",
+        threads,
+        median(&ts, COUNT as f64),
+        ns(ts[0]) / COUNT as f64
+    );
+}
+
+/// pingpong: A sends i on ch1, B sends i + 1 back on ch2, 1,000,000
+/// round trips.  B's hello (0) on ch2 is the start barrier; each side's
+/// sender is dropped, closing its channel, when it stops.
+fn bench_pingpong(threads: usize) {
+    const N: u64 = 1_000_000;
+
+    let (a_done, b_done, t) = run("pingpong", threads, async {
+        let (tx1, mut rx1) = mpsc::unbounded_channel::<u64>();
+        let (tx2, mut rx2) = mpsc::unbounded_channel::<u64>();
+        let a = tokio::spawn(async move {
+            let mut i = 0u64;
+            if rx2.recv().await != Some(0) {
+                return (0, Duration::ZERO);
+            }
+            let t0 = Instant::now();
+            while i < N {
+                if tx1.send(i).is_err() || rx2.recv().await != Some(i + 1) {
+                    break;
+                }
+                i += 1;
+            }
+            (i, t0.elapsed())
+        });
+        let b = tokio::spawn(async move {
+            let mut k = 0u64;
+            if tx2.send(0).is_err() {
+                return 0;
+            }
+            while let Some(v) = rx1.recv().await {
+                if v != k || tx2.send(v + 1).is_err() {
+                    break;
+                }
+                k += 1;
+            }
+            k
+        });
+        let (a_done, t) = a.await.unwrap_or_else(|e| die("pingpong", e.to_string()));
+        let b_done = b.await.unwrap_or_else(|e| die("pingpong", e.to_string()));
+        (a_done, b_done, t)
+    });
+    if a_done != N || b_done != N {
+        die(
+            "pingpong",
+            format!(
+                "{} round trips by A, {} by B; expected {}",
+                a_done, b_done, N
+            ),
+        );
+    }
+    println!(
+        "bench=pingpong threads={} value={:.2} unit=ns/roundtrip",
+        threads,
+        ns(t) / N as f64
+    );
+}
+
+/// ring: 1,000 tasks in a ring of channels pass a token 1,000,000 hops.
+/// The one that makes the last hop sends the token to the root and drops
+/// its sender on the next one's channel; each in turn drops its own, until
+/// all have ended.
+fn bench_ring(threads: usize) {
+    const MEMBERS: usize = 1000;
+    const HOPS: u64 = 1_000_000;
+
+    let (done, token, t) = run("ring", threads, async {
+        let mut txs = Vec::with_capacity(MEMBERS);
+        let mut rxs = Vec::with_capacity(MEMBERS);
+        for _ in 0..MEMBERS {
+            let (tx, rx) = mpsc::unbounded_channel::<u64>();
+            txs.push(Some(tx));
+            rxs.push(rx);
+        }
+        let first = txs[0].clone().unwrap();
+        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<()>();
+        let (end_tx, mut end_rx) = mpsc::unbounded_channel::<u64>();
+        let mut hs = Vec::with_capacity(MEMBERS);
+        for (i, mut rx) in rxs.into_iter().enumerate() {
+            let mut next = txs[(i + 1) % MEMBERS].take();
+            let ready = ready_tx.clone();
+            let end = end_tx.clone();
+            hs.push(tokio::spawn(async move {
+                let _ = ready.send(());
+                drop(ready);
+                let mut d = 0u64;
+                while let Some(mut v) = rx.recv().await {
+                    d += 1;
+                    let nx = match &next {
+                        Some(nx) if v < HOPS => nx,
+                        _ => die(
+                            "ring",
+                            format!(
+                                "task {}: got the token as {} after the last hop ({})",
+                                i, v, HOPS
+                            ),
+                        ),
+                    };
+                    v += 1;
+                    if v == HOPS {
+                        let _ = end.send(v);
+                        next = None;
+                    } else if nx.send(v).is_err() {
+                        die("ring", format!("task {}: hop {}: send failed", i, v));
+                    }
+                }
+                d
+            }));
+        }
+        drop(ready_tx);
+        drop(end_tx);
+        let mut readies = 0;
+        while ready_rx.recv().await.is_some() {
+            readies += 1;
+        }
+        if readies != MEMBERS {
+            die("ring", format!("{} of {} tasks started", readies, MEMBERS));
+        }
+        let t0 = Instant::now();
+        let _ = first.send(0);
+        let token = end_rx.recv().await.unwrap_or(0);
+        let t = t0.elapsed();
+        drop(first);
+        let mut done = 0u64;
+        for h in hs {
+            done += h.await.unwrap_or_else(|e| die("ring", e.to_string()));
+        }
+        (done, token, t)
+    });
+    if done != HOPS || token != HOPS {
+        die(
+            "ring",
+            format!(
+                "{} hops made, token came back as {}; expected {} and {}",
+                done, token, HOPS, HOPS
+            ),
+        );
+    }
+    println!(
+        "bench=ring threads={} value={:.2} unit=ns/hop",
+        threads,
+        ns(t) / HOPS as f64
+    );
+}
+
+/// skynet: a 10-ary tree of detached tasks over 1,000,000 leaves
+/// (1,111,111 tasks); each parent makes one channel for its 10 children
+/// and hands each a clone of its sender.  3 trees, all timed.
+const FANOUT: u64 = 10;
+
+fn skynode(num: u64, size: u64, up: mpsc::UnboundedSender<u64>) {
+    tokio::spawn(async move {
+        if size == 1 {
+            let _ = up.send(num);
+            return;
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for i in 0..FANOUT {
+            skynode(num + i * (size / FANOUT), size / FANOUT, tx.clone());
+        }
+        drop(tx);
+        let mut sum = 0;
+        for _ in 0..FANOUT {
+            match rx.recv().await {
+                Some(v) => sum += v,
+                None => return, // a child failed: so does this node
+            }
+        }
+        let _ = up.send(sum);
+    });
+}
+
+fn bench_skynet(threads: usize) {
+    const LEAVES: u64 = 1_000_000;
+    const ROUNDS: usize = 3;
+    const EXPECTED: u64 = LEAVES * (LEAVES - 1) / 2;
+
+    let ts = run("skynet", threads, async {
+        let mut ts = Vec::new();
+        for _ in 0..ROUNDS {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let t0 = Instant::now();
+            skynode(0, LEAVES, tx);
+            let sum = rx.recv().await;
+            ts.push(t0.elapsed());
+            if sum != Some(EXPECTED) {
+                die(
+                    "skynet",
+                    format!("the tree summed to {:?}; expected {}", sum, EXPECTED),
+                );
+            }
+        }
+        ts
+    });
+    println!(
+        "bench=skynet threads={} value={:.2} first={:.2} unit=ms",
+        threads,
+        median(&ts, 1e6),
+        ns(ts[0]) / 1e6
+    );
+}
+
+/// primes: the primes below 3,000,000 by trial division in 1,000 tasks,
+/// one range each, as bench/primes.c cuts them; each task computes on
+/// the runtime's workers (not spawn_blocking) and sends its count over a
+/// clone of the root's sender; the root adds them up until all are
+/// dropped.
+fn is_prime(n: u32) -> bool {
+    if n < 2 {
+        return false;
+    }
+    if n % 2 == 0 {
+        return n == 2;
+    }
+    let mut d: u32 = 3;
+    while (d as u64) * (d as u64) <= n as u64 {
+        if n % d == 0 {
+            return false;
+        }
+        d += 2;
+    }
+    true
+}
+
+fn bench_primes(threads: usize) {
+    const LIMIT: u64 = 3_000_000;
+    const CHUNKS: u64 = 1000;
+    const EXPECTED: u64 = 216_816;
+    fn start(i: u64) -> u32 {
+        let (q, r) = (LIMIT / CHUNKS, LIMIT % CHUNKS);
+        (i * q + i.min(r)) as u32
+    }
+
+    let (primes, counts, t) = run("primes", threads, async {
+        let (tx, mut rx) = mpsc::unbounded_channel::<u64>();
+        let t0 = Instant::now();
+        for i in 0..CHUNKS {
+            let (lo, hi, tx) = (start(i), start(i + 1), tx.clone());
+            tokio::spawn(async move {
+                let count = (lo..hi).filter(|&n| is_prime(n)).count() as u64;
+                let _ = tx.send(count);
+            });
+        }
+        drop(tx);
+        let (mut primes, mut counts) = (0u64, 0u64);
+        while let Some(v) = rx.recv().await {
+            primes += v;
+            counts += 1;
+        }
+        (primes, counts, t0.elapsed())
+    });
+    if counts != CHUNKS || primes != EXPECTED {
+        die(
+            "primes",
+            format!(
+                "{} counts of {} received, adding up to {}; expected {} primes below {}",
+                counts, CHUNKS, primes, EXPECTED, LIMIT
+            ),
+        );
+    }
+    println!(
+        "bench=primes threads={} value={:.2} unit=ms",
+        threads,
+        ns(t) / 1e6
+    );
+}
+
+/// The resident set of this process in bytes (VmRSS, /proc/self/status).
+fn rss() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_else(|e| die("parked", format!("/proc/self/status: {}", e)));
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or_else(|| die("parked", "no VmRSS in /proc/self/status".into()))
+}
+
+/// parked: 100,000 tasks each waiting on a receive from a channel of its
+/// own.  The resident set is read before anything is made for them and
+/// once each has said it runs (it says so just before it waits, and the
+/// root runs again only after it); then every sender is dropped, and each
+/// task must see its channel closed and end.
+fn bench_parked(threads: usize) {
+    const N: usize = 100_000;
+
+    let (before, after, ready, ended) = run("parked", threads, async {
+        let before = rss();
+        let mut txs = Vec::with_capacity(N);
+        let mut hs = Vec::with_capacity(N);
+        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<()>();
+        for _ in 0..N {
+            let (tx, mut rx) = mpsc::unbounded_channel::<u64>();
+            let ready = ready_tx.clone();
+            hs.push(tokio::spawn(async move {
+                let _ = ready.send(());
+                drop(ready);
+                rx.recv().await.is_none()
+            }));
+            txs.push(tx);
+        }
+        drop(ready_tx);
+        let mut ready = 0;
+        while ready_rx.recv().await.is_some() {
+            ready += 1;
+        }
+        let after = rss();
+        drop(txs);
+        let mut ended = 0;
+        for h in hs {
+            if h.await.unwrap_or_else(|e| die("parked", e.to_string())) {
+                ended += 1;
+            }
+        }
+        (before, after, ready, ended)
+    });
+    if ready != N || ended != N {
+        die(
+            "parked",
+            format!(
+                "{} of {} tasks said they run, {} ended when their channel closed",
+                ready, N, ended
+            ),
+        );
+    }
+    println!(
+        "bench=parked threads={} value={:.0} unit=bytes/actor",
+        threads,
+        (after as f64 - before as f64) / N as f64
+    );
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: peers-tokio yield|spawn_join|pingpong|ring|skynet|primes|parked \
+         [-t threads >= 1]"
+    );
+    exit(2)
+}
+
+/// A workload: its name and the function that runs it on N threads.
+type Bench = (&'static str, fn(usize));
+
+fn main() {
+    let benches: [Bench; 7] = [
+        ("yield", bench_yield),
+        ("spawn_join", bench_spawn_join),
+        ("pingpong", bench_pingpong),
+        ("ring", bench_ring),
+        ("skynet", bench_skynet),
+        ("primes", bench_primes),
+        ("parked", bench_parked),
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut bench: Option<Bench> = None;
+    let mut threads = 1usize;
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "-t" && i + 1 < args.len() {
+            threads = match args[i + 1].parse() {
+                Ok(t) if t >= 1 => t,
+                _ => usage(),
+            };
+            i += 2;
+            continue;
+        }
+        match benches.iter().find(|b| b.0 == args[i]) {
+            Some(&b) if bench.is_none() => bench = Some(b),
+            _ => usage(),
+        }
+        i += 1;
+    }
+    let (name, f) = bench.unwrap_or_else(|| usage());
+    if threads != 1 && matches!(name, "yield" | "spawn_join" | "parked") {
+        eprintln!("peers-tokio: {} runs on one thread only", name);
+        exit(2);
+    }
+    f(threads);
+}
