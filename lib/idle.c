@@ -399,38 +399,35 @@ static uint64_t watch_ns(const smarm__worker *w)
 		RUNNEXT_WATCH_MAX_NS : (uint64_t)RUNNEXT_WATCH_NS << d;
 }
 
-/* Free all but `keep` of w's spare control blocks; 1 when it freed some
- * (a burst ended). */
-static int trim_records(smarm__worker *w, unsigned keep)
+/* Free a chain of control blocks: how many. */
+static size_t free_records(smarm__flink *x)
 {
-	smarm__actor *a;
-	int freed = 0;
+	smarm__flink *next;
+	size_t n = 0;
 
-	while (w->h.nrecords > keep) {
-		a = w->h.records;
-		w->h.records = a->next;
-		w->h.nrecords--;
-		free(a);
-		freed = 1;
+	for (; x != NULL; x = next, n++) {
+		next = x->next;
+		free(smarm__record_of(x));
 	}
-	if (w->h.nfreed) {
-		w->h.nfreed = 0;
-		freed = 1;
-	}
-	return freed;
+	return n;
 }
 
 /* An idle worker gives back what a burst of actors left: the pages of
- * the stacks used since, and control blocks beyond a few, to the kernel
- * (malloc_trim hands back what free(3) kept). */
-static void idle_trim(smarm__worker *w)
+ * the stacks used since, and control blocks beyond a few (all of the
+ * runtime's pool when every worker is idle), and then what free(3)
+ * kept (malloc_trim). */
+static void idle_trim(smarm__worker *w, int deep)
 {
+	size_t n;
+
 	smarm__stack_trim(&w->h.rt->stacks, &w->h.stacks);
-	if (trim_records(w, RECORDS_WARM)) {
+	n = free_records(smarm__flist_cut(&w->h.records, RECORDS_WARM));
+	if (deep)
+		n += free_records(smarm__fpool_take_all(&w->h.rt->records));
 #ifdef __GLIBC__
+	if (n)
 		malloc_trim(0);
 #endif
-	}
 }
 
 /* Sleep until there is work (see the top of this file).  Returns nonzero
@@ -459,7 +456,7 @@ static int idle_sleep(smarm__worker *w)
 			next = next_deadline(w);
 			deep = go_deep(w);
 			if (deep || w->dozing)
-				idle_trim(w);
+				idle_trim(w, deep);
 			if (!deep && now + watch_ns(w) < next)
 				next = now + watch_ns(w);
 			note_switches(w, now);
@@ -549,8 +546,9 @@ void smarm__idle_fini(struct smarm_runtime *rt)
 		smarm__worker *w = &rt->workers[i];
 
 		smarm__timers_fini(&w->timers);
-		trim_records(w, 0);
+		free_records(smarm__flist_cut(&w->h.records, 0));
 	}
+	free_records(smarm__fpool_take_all(&rt->records));
 	free(rt->workers);
 	rt->workers = NULL;
 }

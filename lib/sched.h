@@ -34,6 +34,7 @@
 #include "smarm.h"
 #include "atomic.h"
 #include "fiber.h"
+#include "freelist.h"
 #include "lock.h"
 #include "mpscq.h"
 #include "pid.h"
@@ -84,6 +85,7 @@ typedef struct smarm__actor {
 	unsigned budget;                  /* preemption points left */
 	smarm__atomic pstate;             /* SMARM__RUNNING, ... */
 	smarm__mpscq_node wake_link;      /* in an inbox or the global queue */
+	smarm__flink free_link;           /* in a free list, once ended */
 	SMARM__FIBER_FIELD                /* ThreadSanitizer builds only */
 } smarm__actor;
 
@@ -103,9 +105,7 @@ typedef struct smarm__worker_head {
 	smarm__actor *current;        /* running actor; NULL in the worker */
 	struct smarm_runtime *rt;
 	unsigned budget;              /* preemption budget of each actor */
-	unsigned nrecords;            /* in `records` */
-	unsigned nfreed;              /* records freed since the last trim */
-	smarm__actor *records;        /* free control blocks, for spawns */
+	smarm__flist records;         /* free control blocks, for spawns */
 	smarm__slot_cache slots;      /* free slots, for spawns */
 	smarm__stack_cache stacks;    /* free stacks, for first runs */
 	smarm__wstats st;
@@ -119,6 +119,7 @@ typedef struct smarm__worker_head {
 struct smarm_runtime {
 	smarm_config cfg;
 	smarm__stack_pool stacks;
+	smarm__fpool records;         /* free control blocks beyond a worker's */
 	smarm__pidtab pids;
 	smarm__worker *workers;
 	unsigned nworkers;
@@ -250,37 +251,40 @@ int smarm__yield(smarm__worker *w);
 
 /* ---- actors' lives, for actor.c ----------------------------------------- */
 
-/* A control block for a spawn on w, its fields unset: NULL when memory
- * runs out. */
+/* Free control blocks a worker keeps at most; past that, half go to the
+ * runtime's pool. */
+#define SMARM__RECORDS_MAX 1024u
+
+static inline smarm__actor *smarm__record_of(smarm__flink *x)
+{
+	return (smarm__actor *)((char *)x - offsetof(smarm__actor, free_link));
+}
+
+/* A control block for a spawn on w, its fields unset: from w's free
+ * list, the runtime's pool or malloc; NULL when memory runs out. */
 static inline smarm__actor *smarm__actor_new(smarm__worker *w)
 {
 	smarm__worker_head *h = smarm__head(w);
-	smarm__actor *a = h->records;
+	smarm__flink *x = smarm__flist_pop(&h->records);
 
-	if (__builtin_expect(a != NULL, 1)) {
-		h->records = a->next;
-		h->nrecords--;
-		return a;
-	}
-	return aligned_alloc(64, (sizeof(smarm__actor) + 63) & ~(size_t)63);
+	if (__builtin_expect(x != NULL, 1))
+		return smarm__record_of(x);
+	if (smarm__flist_refill(&h->rt->records, &h->records,
+				SMARM__RECORDS_MAX / 4))
+		return smarm__record_of(smarm__flist_pop(&h->records));
+	return malloc(sizeof(smarm__actor));
 }
 
-/* Free control blocks a worker keeps at most; the rest go to free(3). */
-#define SMARM__RECORDS_MAX 1024u
-
-/* Give a's record back to w's cache, or to free(3) when that is full. */
+/* Give a's control block back to w's free list (half of which goes to
+ * the runtime's pool when it is full). */
 static inline void smarm__actor_release(smarm__worker *w, smarm__actor *a)
 {
 	smarm__worker_head *h = smarm__head(w);
 
-	if (__builtin_expect(h->nrecords < SMARM__RECORDS_MAX, 1)) {
-		a->next = h->records;
-		h->records = a;
-		h->nrecords++;
-	} else {
-		h->nfreed++;
-		free(a);
-	}
+	smarm__flist_push(&h->records, &a->free_link);
+	if (__builtin_expect(h->records.n > SMARM__RECORDS_MAX, 0))
+		smarm__flist_spill(&h->rt->records, &h->records,
+				   SMARM__RECORDS_MAX / 2);
 }
 
 /* A new actor, its control block filled, is ready to run: here next (a

@@ -25,7 +25,7 @@ floor_of() {
 	case $1 in
 	atomic | fiber | context | switch) echo 0 ;;
 	lock | mpscq | runq | deque) echo 1 ;;
-	stack | pid) echo 2 ;;
+	stack | pid | freelist) echo 2 ;;
 	timer) echo 3 ;;
 	sched | worker) echo 4 ;;
 	idle) echo 5 ;;

@@ -23,7 +23,7 @@ fi
 # count (the stress suite) would only repeat themselves: they run once.
 counts=${SMARM_TEST_THREADS:-1 2}
 case ${1##*/} in
-check_runq | check_mpscq | check_deque | check_stress | check_wake | check_lock | check_timerheap)
+check_runq | check_mpscq | check_deque | check_stress | check_wake | check_lock | check_freelist | check_timerheap)
 	counts=${counts%% *} ;;
 esac
 
