@@ -23,7 +23,7 @@
  * since a worker busy with one actor wakes nobody for the work only it
  * would take at once.  When every worker is asleep it sleeps "deep" --
  * until its next timer or a rouse -- and the first worker to make such
- * work again rouses it (wake_deep in sched.c).
+ * work again rouses it (smarm__wake_deep, worker.h).
  */
 #include "config.h"
 
@@ -79,7 +79,7 @@ static int unspin(smarm__worker *w)
 static void stop_spinning(smarm__worker *w)
 {
 	if (unspin(w))
-		smarm__sched_wake_idle(w->h.rt);
+		smarm__wake_one(w->h.rt);
 }
 
 /* Queue stolen work here.  The run queue had room for it (it was empty
@@ -370,8 +370,8 @@ static void wait_until(smarm__worker *w, unsigned seq, uint64_t now,
  * The count in ndeep comes first, then the look at nsleeping, each a
  * locked instruction: a worker that wakes counts itself out of nsleeping
  * (locked) before it runs anything, so either we see it awake or it sees
- * us in ndeep when it makes work only it would take (wake_deep in
- * sched.c).  Returns nonzero when deep.
+ * us in ndeep when it makes work only it would take (smarm__wake_deep in
+ * worker.h).  Returns nonzero when deep.
  */
 static int go_deep(smarm__worker *w)
 {

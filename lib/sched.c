@@ -21,15 +21,15 @@
  * whose actor is not PARKED (its park is not committed yet, or a waker won
  * and is about to cancel it) stays in the heap for its owner.
  *
- * Rousing workers (the waking half of the handshake in idle.c).  Work any
- * worker may take -- a run queue or deque push, the global queue -- wakes
- * one sleeper if nobody spins (wake_one).  A run-next actor is for this
- * worker, which runs it when its actor parks; a sleeper that others'
- * activity may concern sleeps with a bound and then looks for a run-next
- * whose worker has not switched since (idle.c).  Only "deep" sleepers --
- * those that went to sleep when every worker was idle -- would not look,
- * and a run-next (or a timer) rouses one of those, at the cost of one load
- * when there is none.
+ * Rousing workers (the waking half of the handshake in idle.c, in
+ * worker.h).  Work any worker may take -- a run queue or deque push, the
+ * global queue -- wakes one sleeper if nobody spins (smarm__wake_one).  A
+ * run-next actor is for this worker, which runs it when its actor parks;
+ * a sleeper that others' activity may concern sleeps with a bound and
+ * then looks for a run-next whose worker has not switched since
+ * (idle.c).  Only "deep" sleepers -- those that went to sleep when every
+ * worker was idle -- would not look, and a run-next (or a timer) rouses
+ * one of those, at the cost of one load when there is none.
  */
 #include "config.h"
 
@@ -71,91 +71,24 @@ enum { OP_NONE, OP_REQUEUE, OP_PARK, OP_EXIT };
 /* Every this many decisions (+1, a power of two) the oldest runnable
  * actor goes first. */
 #define FAIR_MASK 15u
+_Static_assert((32u & FAIR_MASK) == 0 && GLOBAL_CHECK_MASK > FAIR_MASK,
+	       "a global check falls on a fair pick (pick_local)");
 
 smarm__worker *smarm__worker_self(void)
 {
 	return smarm__tls_worker;
 }
 
-/* ---- rousing idle workers --------------------------------------------------- */
-
-/* There is work any worker may take: wake a sleeping worker, as a
- * spinner, unless one already spins (it will find the work). */
-static __attribute__((noinline)) void wake_one_slow(struct smarm_runtime *rt)
+/* smarm__worker_self, inline: the asm is volatile and reads through %fs,
+ * so nothing computed before a switch (the actor may resume on another
+ * thread) stands in for it. */
+static inline smarm__worker *worker_after_switch(void)
 {
-	unsigned i, n = rt->nworkers;
+	smarm__worker *w;
 
-	/* Counting the new spinner first keeps two wakers from waking two
-	 * workers for one piece of work. */
-	if (!smarm__atomic_cas_full(&rt->nspinning, 0, 1))
-		return;
-	for (i = 0; i < n; i++) {
-		smarm__worker *v = &rt->workers[i];
-		AO_t s = smarm__atomic_load_acquire(&v->sleeping);
-
-		if ((s == SMARM__ASLEEP || s == SMARM__DEEP) &&
-		    smarm__atomic_cas_full(&v->sleeping, s, SMARM__CLAIMED)) {
-			smarm__rouse(v);
-			return;
-		}
-	}
-	smarm__atomic_fetch_add_full(&rt->nspinning, (AO_t)-1);
-}
-
-static inline void wake_one(struct smarm_runtime *rt)
-{
-	if (smarm__atomic_load_relaxed(&rt->nsleeping) != 0 &&
-	    smarm__atomic_load_relaxed(&rt->nspinning) == 0)
-		wake_one_slow(rt);
-}
-
-/* This worker just queued work that others may take (in its queues or
- * the global queue): wake one if needed.  The barrier orders the work's
- * stores before the look at nsleeping and nspinning, as idle_sleep
- * orders its announce before its look at the queues: without it, x86 may
- * let the look pass the stores, both sides miss each other, and the work
- * waits until this worker switches, however long its actor runs. */
-static inline void wake_after(smarm__worker *w)
-{
-	if (w->alone)
-		return; /* nobody to wake */
-	smarm__atomic_fence_full();
-	wake_one(w->h.rt);
-}
-
-void smarm__sched_wake_idle(struct smarm_runtime *rt) { wake_one(rt); }
-
-/* Rouse a deep sleeper: it goes back to sleep as one that looks around
- * by itself in time, now that a worker is busy. */
-static __attribute__((noinline)) void wake_deep_slow(struct smarm_runtime *rt)
-{
-	unsigned i;
-
-	for (i = 0; i < rt->nworkers; i++) {
-		smarm__worker *v = &rt->workers[i];
-
-		if (smarm__atomic_load_acquire(&v->sleeping) == SMARM__DEEP &&
-		    smarm__atomic_cas_full(&v->sleeping, SMARM__DEEP,
-					   SMARM__ASLEEP)) {
-			smarm__rouse(v);
-			return;
-		}
-	}
-}
-
-/*
- * This worker holds work only it takes at once (a run-next actor, a
- * timer) and its actor may run on for long: make sure no sleeper stays
- * deaf to it.  One load when there is no deep sleeper.  No barrier is
- * needed: a sleeper goes deep only when it finds every worker asleep
- * after counting itself in ndeep (both locked instructions), and this
- * worker counted itself awake again with a locked instruction before it
- * ran anything, so the load below comes after the sleeper's count.
- */
-static inline void wake_deep(smarm__worker *w)
-{
-	if (!w->alone && smarm__atomic_load_relaxed(&w->h.rt->ndeep) != 0)
-		wake_deep_slow(w->h.rt);
+	__asm__ volatile("movq smarm__tls_worker@gottpoff(%%rip), %0\n\t"
+			 "movq %%fs:(%0), %0" : "=r"(w) : : "memory");
+	return w;
 }
 
 /* ---- the global queue ------------------------------------------------------- */
@@ -175,7 +108,7 @@ static __attribute__((noinline)) void overflow(smarm__worker *w,
 	for (i = 0; i < n; i++)
 		global_push(w->h.rt, batch[i]);
 	global_push(w->h.rt, a);
-	wake_one_slow(w->h.rt);
+	smarm__wake_one_slow(w->h.rt);
 }
 
 /* Make a runnable on this worker (not in runnext). */
@@ -219,7 +152,7 @@ smarm__actor *smarm__sched_global_take(smarm__worker *w)
 	smarm__lock_drop(&rt->inject_lock);
 	/* The first runs here; the rest are for anyone. */
 	if (i > 1)
-		wake_after(w);
+		smarm__wake_after(w);
 	return first;
 }
 
@@ -264,9 +197,9 @@ static inline int runnext_put(smarm__worker *w, smarm__actor *a)
 static inline void runnext_wake(smarm__worker *w, smarm__actor *a)
 {
 	if (runnext_put(w, a))
-		wake_after(w);
+		smarm__wake_after(w);
 	else
-		wake_deep(w);
+		smarm__wake_deep(w);
 }
 
 /*
@@ -394,7 +327,7 @@ static unsigned fire_timers(smarm__worker *w, smarm__worker *v, uint64_t now)
 	}
 	/* One of them runs here next; the others are for anyone. */
 	if (n > 1)
-		wake_after(w);
+		smarm__wake_after(w);
 	return n;
 }
 
@@ -437,7 +370,8 @@ static __attribute__((noinline)) void inbox_drain(smarm__worker *w)
 /* Timers and wake-ups from elsewhere, at every scheduling decision.  The
  * clock is read only when a timer is pending, and then only now and then
  * or when nothing local is left to run. */
-static inline void poll_events(smarm__worker *w)
+static inline __attribute__((always_inline)) void
+poll_events(smarm__worker *w)
 {
 	uint32_t tick = ++w->tick;
 
@@ -453,26 +387,37 @@ static inline void poll_events(smarm__worker *w)
 		inbox_drain(w);
 }
 
-/* The next actor this worker runs from its own queues, or NULL. */
-static inline smarm__actor *pick_local(smarm__worker *w)
+/* Every FAIR_MASK + 1 decisions: now and then the global queue, else the
+ * oldest local actor first, so that nothing waits for ever behind a
+ * stream of new work. */
+static __attribute__((noinline)) smarm__actor *pick_rare(smarm__worker *w,
+							 uint32_t tick)
 {
-	uint32_t tick = w->tick;
 	smarm__actor *a;
 
-	if (__builtin_expect((tick & GLOBAL_CHECK_MASK) == 32, 0) &&
-	    smarm__global_maybe(w->h.rt)) {
+	if ((tick & GLOBAL_CHECK_MASK) == 32 && smarm__global_maybe(w->h.rt)) {
 		a = smarm__sched_global_take(w);
 		if (a)
 			return a;
 	}
+	a = own_runq(w);
+	if (a == NULL && smarm__deque_maybe(&w->dq))
+		a = smarm__deque_steal(&w->dq);
+	if (a == NULL)
+		a = pin_pop(w);
+	return a;
+}
+
+/* The next actor this worker runs from its own queues, or NULL. */
+static inline __attribute__((always_inline)) smarm__actor *
+pick_local(smarm__worker *w)
+{
+	uint32_t tick = w->tick;
+	smarm__actor *a;
+
+	/* One test for both rare cases. */
 	if (__builtin_expect((tick & FAIR_MASK) == 0, 0)) {
-		/* Now and then the oldest first, so that nothing waits for
-		 * ever behind a stream of new work. */
-		a = own_runq(w);
-		if (a == NULL && smarm__deque_maybe(&w->dq))
-			a = smarm__deque_steal(&w->dq);
-		if (a == NULL)
-			a = pin_pop(w);
+		a = pick_rare(w, tick);
 		if (a)
 			return a;
 	}
@@ -497,7 +442,8 @@ static inline smarm__actor *pick_local(smarm__worker *w)
 }
 
 /* Events first (timers, the inbox), then the next local actor. */
-static inline smarm__actor *next_local(smarm__worker *w)
+static inline __attribute__((always_inline)) smarm__actor *
+next_local(smarm__worker *w)
 {
 	poll_events(w);
 	return pick_local(w);
@@ -524,17 +470,15 @@ void smarm__sched_overflowed(smarm__actor *a)
 
 /* Done in the context that runs after a switch: finish what the actor
  * that switched away asked for, now that its context is saved. */
-static inline void after_switch(smarm__worker *w)
+static __attribute__((noinline)) void after_switch_op(smarm__worker *w)
 {
 	smarm__actor *p = w->prev;
 
-	if (p == NULL)
-		return;
 	w->prev = NULL;
 	switch (w->prev_op) {
 	case OP_REQUEUE:
 		local_push(w, p);
-		wake_after(w);
+		smarm__wake_after(w);
 		break;
 	case OP_PARK:
 		/* RUNNING -> PARKED, full barrier: from here on a waker's CAS
@@ -557,6 +501,13 @@ static inline void after_switch(smarm__worker *w)
 		smarm__actor_release(w, p);
 		break;
 	}
+}
+
+static inline __attribute__((always_inline)) void
+after_switch(smarm__worker *w)
+{
+	if (w->prev != NULL)
+		after_switch_op(w);
 }
 
 /* a runs for the first time: give it a stack from w's cache, or, when
@@ -582,8 +533,10 @@ static __attribute__((noinline)) void bind_stack(smarm__worker *w,
 static inline void switch_to(smarm__worker *w, smarm__actor *self,
 			     smarm__actor *next, unsigned op)
 {
-	w->prev = self;
-	w->prev_op = op;
+	if (op != OP_NONE) {
+		w->prev = self;
+		w->prev_op = op;
+	}
 	w->h.current = next;
 	if (next) {
 		STAT_INC(w, switches);
@@ -595,7 +548,7 @@ static inline void switch_to(smarm__worker *w, smarm__actor *self,
 		smarm__fiber_switch(w);
 		smarm__ctx_switch(&self->sp, w->sp);
 	}
-	after_switch(smarm__worker_self());
+	after_switch(worker_after_switch());
 }
 
 smarm__actor *smarm__sched_next(smarm__worker *w)
@@ -609,7 +562,7 @@ void smarm__sched_enter(smarm__worker *w, smarm__actor *a)
 	/* Its actor may run long: a deep sleeper must not stay deaf to the
 	 * timers this worker holds meanwhile. */
 	if (smarm__atomic_load_relaxed(&w->tnext) != UINT64_MAX)
-		wake_deep(w);
+		smarm__wake_deep(w);
 	w->h.current = a;
 	STAT_INC(w, switches);
 	if (__builtin_expect(a->sp == NULL, 0))
@@ -645,7 +598,7 @@ int smarm__park(smarm__actor *self, uint64_t timeout, unsigned flags)
 	/* The actor switched to may run long: a sleeper must not stay deaf
 	 * to this timer meanwhile. */
 	if (self->timed && next)
-		wake_deep(w);
+		smarm__wake_deep(w);
 	if (flags & SMARM__PARK_OPEN)
 		smarm__counter_add(&w->nopen, 1);
 	switch_to(w, self, next, OP_PARK);
@@ -682,7 +635,7 @@ static void make_runnable(smarm__worker *w, smarm__actor *a)
 		struct smarm_runtime *rt = a->worker->h.rt;
 
 		global_push(rt, a);
-		wake_one_slow(rt);
+		smarm__wake_one_slow(rt);
 	} else {
 		/* Here, next: the locality that makes a request and its
 		 * reply cheap. */
@@ -733,11 +686,52 @@ void smarm__waiter_cancel(smarm__atomic *word, smarm__actor *self,
 
 /* ---- the actor's own calls -------------------------------------------------- */
 
+/*
+ * A yield on a worker alone in its runtime, in the common case: no timer
+ * pending, nothing in the inbox, not a turn for the rare picks, and no
+ * run-next, deque or pinned actor, so the next actor is the run queue's
+ * oldest.  Nobody else takes from a lone worker's run queue, so self
+ * goes in before its context is saved, and nothing is left for after the
+ * switch.  Returns nonzero when it did the yield (or found nothing else
+ * to run); 0 sends the caller the general way.
+ */
+static inline __attribute__((always_inline)) int
+yield_alone(smarm__worker *w, smarm__actor *self)
+{
+	uint32_t tick = w->tick + 1;
+	AO_t h, t;
+	smarm__actor *next;
+
+	if (__builtin_expect((tick & FAIR_MASK) == 0, 0) ||
+	    smarm__atomic_load_relaxed(&w->tnext) != UINT64_MAX ||
+	    smarm__mpscq_busy(&w->inbox, &w->inbox_stub) ||
+	    smarm__atomic_load_relaxed(&w->runnext) != 0 ||
+	    w->pin_head != NULL || smarm__deque_maybe(&w->dq))
+		return 0;
+	w->tick = tick;
+	w->nnext = 0;
+	h = smarm__atomic_load_relaxed(&w->rq.head);
+	t = smarm__atomic_load_relaxed(&w->rq.tail);
+	if (h == t)
+		return 1;	/* nothing else to run */
+	/* Pop the oldest, push self: the ring's length stays. */
+	next = (smarm__actor *)smarm__atomic_load_relaxed(
+		&w->rq.slot[h % SMARM__RUNQ_SIZE]);
+	smarm__atomic_store_relaxed(&w->rq.slot[t % SMARM__RUNQ_SIZE],
+				    (AO_t)self);
+	smarm__atomic_store_relaxed(&w->rq.head, h + 1);
+	smarm__atomic_store_relaxed(&w->rq.tail, t + 1);
+	switch_to(w, self, next, OP_NONE);
+	return 1;
+}
+
 static inline int yield(smarm__worker *w)
 {
 	smarm__actor *self = w->h.current, *next;
 
 	check_canary(self);
+	if (w->alone && !self->pinned && yield_alone(w, self))
+		return 0;
 	next = next_local(w);
 	if (next == NULL)
 		return 0;
@@ -777,7 +771,7 @@ void smarm__sched_start(smarm__worker *w, smarm__actor *a)
 		local_push(w, a);
 	} else {
 		runnext_put(w, a);
-		wake_after(w);
+		smarm__wake_after(w);
 	}
 }
 

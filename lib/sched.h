@@ -335,10 +335,6 @@ smarm__actor *smarm__sched_global_take(smarm__worker *w);
 unsigned smarm__sched_fire_timers_of(smarm__worker *w, smarm__worker *v,
 				     uint64_t now);
 
-/* There is work any worker may take: wake a sleeping worker to look for
- * it, unless one already looks. */
-void smarm__sched_wake_idle(struct smarm_runtime *rt);
-
 /* How a run ended (struct smarm_runtime.done). */
 enum { SMARM__RUN_GOING = 0, SMARM__RUN_DONE = 1, SMARM__RUN_DEADLOCK = 2,
        SMARM__RUN_ABORTED = 3 };

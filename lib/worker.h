@@ -23,7 +23,8 @@
  * overflow), other workers' run queues and expired timers, and a run-next
  * actor whose worker has kept running another for a while.
  *
- * The sleep handshake (idle.c sleeps, sched.c rouses): see idle.c.
+ * The sleep handshake (idle.c sleeps; sched.c and idle.c rouse, with the
+ * functions at the end of this file): see idle.c.
  *
  * Owns: the worker's fields, for sched.c and idle.c.
  * May touch: sched.h, the queues, timer.h.
@@ -104,6 +105,88 @@ static inline void smarm__rouse(smarm__worker *v)
 	smarm__atomic_u32_fetch_add_full(&v->idle_seq, 1);
 	if (smarm__atomic_load_acquire(&v->in_kernel))
 		smarm__futex_wake(&v->idle_seq, 1);
+}
+
+/* ---- rousing idle workers: the waking half of the sleep handshake ------- */
+
+
+/* There is work any worker may take: wake a sleeping worker, as a
+ * spinner, unless one already spins (it will find the work). */
+static __attribute__((noinline, unused)) void
+smarm__wake_one_slow(struct smarm_runtime *rt)
+{
+	unsigned i, n = rt->nworkers;
+
+	/* Counting the new spinner first keeps two wakers from waking two
+	 * workers for one piece of work. */
+	if (!smarm__atomic_cas_full(&rt->nspinning, 0, 1))
+		return;
+	for (i = 0; i < n; i++) {
+		smarm__worker *v = &rt->workers[i];
+		AO_t s = smarm__atomic_load_acquire(&v->sleeping);
+
+		if ((s == SMARM__ASLEEP || s == SMARM__DEEP) &&
+		    smarm__atomic_cas_full(&v->sleeping, s, SMARM__CLAIMED)) {
+			smarm__rouse(v);
+			return;
+		}
+	}
+	smarm__atomic_fetch_add_full(&rt->nspinning, (AO_t)-1);
+}
+
+static inline void smarm__wake_one(struct smarm_runtime *rt)
+{
+	if (smarm__atomic_load_relaxed(&rt->nsleeping) != 0 &&
+	    smarm__atomic_load_relaxed(&rt->nspinning) == 0)
+		smarm__wake_one_slow(rt);
+}
+
+/* This worker just queued work that others may take (in its queues or
+ * the global queue): wake one if needed.  The barrier orders the work's
+ * stores before the look at nsleeping and nspinning, as idle_sleep
+ * orders its announce before its look at the queues: without it, x86 may
+ * let the look pass the stores, both sides miss each other, and the work
+ * waits until this worker switches, however long its actor runs. */
+static inline void smarm__wake_after(smarm__worker *w)
+{
+	if (w->alone)
+		return; /* nobody to wake */
+	smarm__atomic_fence_full();
+	smarm__wake_one(w->h.rt);
+}
+
+/* Rouse a deep sleeper: it goes back to sleep as one that looks around
+ * by itself in time, now that a worker is busy. */
+static __attribute__((noinline, unused)) void
+smarm__wake_deep_slow(struct smarm_runtime *rt)
+{
+	unsigned i;
+
+	for (i = 0; i < rt->nworkers; i++) {
+		smarm__worker *v = &rt->workers[i];
+
+		if (smarm__atomic_load_acquire(&v->sleeping) == SMARM__DEEP &&
+		    smarm__atomic_cas_full(&v->sleeping, SMARM__DEEP,
+					   SMARM__ASLEEP)) {
+			smarm__rouse(v);
+			return;
+		}
+	}
+}
+
+/*
+ * This worker holds work only it takes at once (a run-next actor, a
+ * timer) and its actor may run on for long: make sure no sleeper stays
+ * deaf to it.  One load when there is no deep sleeper.  No barrier is
+ * needed: a sleeper goes deep only when it finds every worker asleep
+ * after counting itself in ndeep (both locked instructions), and this
+ * worker counted itself awake again with a locked instruction before it
+ * ran anything, so the load below comes after the sleeper's count.
+ */
+static inline void smarm__wake_deep(smarm__worker *w)
+{
+	if (!w->alone && smarm__atomic_load_relaxed(&w->h.rt->ndeep) != 0)
+		smarm__wake_deep_slow(w->h.rt);
 }
 
 static inline smarm__actor *smarm__link_actor(smarm__mpscq_node *n)
