@@ -74,22 +74,12 @@ enum { OP_NONE, OP_REQUEUE, OP_PARK, OP_EXIT };
 _Static_assert((32u & FAIR_MASK) == 0 && GLOBAL_CHECK_MASK > FAIR_MASK,
 	       "a global check falls on a fair pick (pick_local)");
 
+#if !defined(__x86_64__)
 smarm__worker *smarm__worker_self(void)
 {
 	return smarm__tls_worker;
 }
-
-/* smarm__worker_self, inline: the asm is volatile and reads through %fs,
- * so nothing computed before a switch (the actor may resume on another
- * thread) stands in for it. */
-static inline smarm__worker *worker_after_switch(void)
-{
-	smarm__worker *w;
-
-	__asm__ volatile("movq smarm__tls_worker@gottpoff(%%rip), %0\n\t"
-			 "movq %%fs:(%0), %0" : "=r"(w) : : "memory");
-	return w;
-}
+#endif
 
 /* ---- the global queue ------------------------------------------------------- */
 
@@ -481,17 +471,11 @@ static __attribute__((noinline)) void after_switch_op(smarm__worker *w)
 		smarm__wake_after(w);
 		break;
 	case OP_PARK:
-		/* RUNNING -> PARKED, full barrier: from here on a waker's CAS
-		 * sees PARKED and queues it.  A wake that came during the
-		 * switch left NOTIFIED: the park is over already. */
-		if (!smarm__atomic_cas_full(&p->pstate, SMARM__RUNNING,
-					    SMARM__PARKED)) {
-			smarm__atomic_store_relaxed(&p->pstate,
-						    SMARM__RUNNING);
-			if (p->timed)
-				timer_cancel(p);
-			local_push(w, p);
-		}
+		/* A wake came during the switch (see after_switch). */
+		smarm__atomic_store_relaxed(&p->pstate, SMARM__RUNNING);
+		if (p->timed)
+			timer_cancel(p);
+		local_push(w, p);
 		break;
 	default: /* OP_EXIT: nothing runs on its stack any more */
 		smarm__fiber_destroy(p);
@@ -506,8 +490,20 @@ static __attribute__((noinline)) void after_switch_op(smarm__worker *w)
 static inline __attribute__((always_inline)) void
 after_switch(smarm__worker *w)
 {
-	if (w->prev != NULL)
-		after_switch_op(w);
+	smarm__actor *p = w->prev;
+
+	if (p == NULL)
+		return;
+	/* A park, the common case, is committed here: RUNNING -> PARKED,
+	 * full barrier: from here on a waker's CAS sees PARKED and queues
+	 * it.  A wake that came during the switch left NOTIFIED: the park is
+	 * over already, and after_switch_op queues the actor again. */
+	if (__builtin_expect(w->prev_op == OP_PARK, 1) &&
+	    smarm__atomic_cas_full(&p->pstate, SMARM__RUNNING, SMARM__PARKED)) {
+		w->prev = NULL;
+		return;
+	}
+	after_switch_op(w);
 }
 
 /* a runs for the first time: give it a stack from w's cache, or, when
@@ -548,7 +544,7 @@ static inline void switch_to(smarm__worker *w, smarm__actor *self,
 		smarm__fiber_switch(w);
 		smarm__ctx_switch(&self->sp, w->sp);
 	}
-	after_switch(worker_after_switch());
+	after_switch(smarm__worker_self());
 }
 
 smarm__actor *smarm__sched_next(smarm__worker *w)
@@ -656,7 +652,13 @@ void smarm__wake(smarm__actor *a)
 	 */
 	if (s == SMARM__PARKED && w != NULL && !a->timed) {
 		smarm__atomic_store_relaxed(&a->pstate, SMARM__RUNNING);
-		make_runnable(w, a);
+		if (__builtin_expect(a->pinned, 0)) {
+			make_runnable(w, a);
+		} else {
+			/* make_runnable's common case, inline */
+			STAT_INC(w, wakeups);
+			runnext_wake(w, a);
+		}
 		return;
 	}
 	for (;;) {

@@ -145,10 +145,23 @@ extern __thread smarm__worker *smarm__tls_worker
 	__attribute__((tls_model("initial-exec")));
 
 /* The worker the calling thread runs, NULL outside a runtime's actors.
- * Not inlined: a green thread may resume on another OS thread, so code
- * must fetch the worker again after any switch instead of caching the
- * address of a thread-local. */
+ * A green thread may resume on another OS thread, so code must fetch the
+ * worker again after any switch instead of keeping the address of a
+ * thread-local: on x86-64 a volatile asm reads it through %fs each time
+ * (the "memory" clobber keeps it after the switch), elsewhere a call
+ * that is never inlined. */
+#if defined(__x86_64__)
+static inline smarm__worker *smarm__worker_self(void)
+{
+	smarm__worker *w;
+
+	__asm__ volatile("movq smarm__tls_worker@gottpoff(%%rip), %0\n\t"
+			 "movq %%fs:(%0), %0" : "=r"(w) : : "memory");
+	return w;
+}
+#else
 smarm__worker *smarm__worker_self(void) __attribute__((noinline));
+#endif
 
 /* The worker at the entry of a public call, before anything can switch:
  * one %fs-relative load.  After a switch, use smarm__worker_self(). */

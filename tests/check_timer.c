@@ -176,7 +176,11 @@ static void *order_root(void *arg)
 	for (n = 0; c->ms[n] != 0; n++)
 		;
 	atomic_store(&order_n, 0);
-	order_base = smarm_now();
+	/* The deadlines start 100 ms from now: every sleeper has started,
+	 * and really sleeps, before the first of them, even on a loaded
+	 * machine (one that started late would only yield, and could wake
+	 * out of order). */
+	order_base = smarm_now() + 100 * MS;
 	for (i = 0; i < n; i++)
 		ck_assert_int_eq((c->pinned ? spawn_pinned : smarm_spawn)(
 					 &pids[i], ordered_sleeper,
