@@ -1,40 +1,37 @@
 /*
- * chan.c - channels: an unbounded MPSC queue of fixed-size elements with a
+ * chan.c - channels: an unbounded queue of fixed-size elements with a
  * receiver that parks while it is empty.
  *
  * A channel is one allocation; smarm_tx and smarm_rx both point at it.
- * Elements travel in nodes of the lock-free queue in mpscq.h, one node per
- * element, filled by the sender; the receiver copies the element out of
- * the node after the queue's stub, and that node becomes the new stub
- * (the non-intrusive consumer of mpscq.h).
+ * Its queue, its counts and the receiver parked on it are guarded by the
+ * channel's spin lock (lock.h), taken for a few dozen instructions: a
+ * send takes it once, hands its element to the parked receiver or links
+ * it in the queue, and wakes that receiver after dropping it.  The unlock is a plain
+ * release store, so a message to a parked receiver costs three locked
+ * instructions: the receiver's lock as it announces itself, the commit of
+ * its park (sched.c), and the sender's lock.
  *
- * Waking the receiver.  A receiver that finds the queue empty announces
- * itself in `waiter` (store + full barrier), then looks at the queue (and
- * the sender count) once more before it parks.  A sender links its node
- * (store + full barrier), then looks at `waiter`; a closing sender
- * decrements the count (full barrier), then looks.  Each side stores
- * before it loads, with a full barrier between, so at least one of them
- * sees the other: the receiver finds the element, or the sender finds the
- * receiver.  Whoever takes the receiver out of `waiter` (a CAS to NULL)
- * owns the duty to wake it; a receiver that fails to take itself back
- * out (its timeout fired, or it found the element itself) knows a wake is
- * on its way and parks once more to absorb it, so no stale wake is left to
- * disturb a later park.
+ * Waking the receiver.  A receiver that finds the queue empty records
+ * itself in `waiter` under the lock (a record on its own stack: itself
+ * and where the element goes), drops the lock, and parks.  Whoever takes
+ * it out of `waiter` under the lock -- a sender, the last closing sender,
+ * or the receiver itself when its timeout fires -- owns the duty to wake
+ * it.  A sender that finds it copies the element straight into the
+ * receiver's buffer, so the woken receiver returns without taking the
+ * lock again.  A receiver whose timer fired but which someone took out
+ * already knows that a wake is on its way, and parks once more to absorb
+ * it, so no stale wake is left to disturb a later park.
  *
- * Nodes.  The receiver does not free the node it emptied if the
- * channel's one-node `spare` slot is free: it parks the node there, and
- * the next send takes it instead of calling malloc.  Taking is a
- * compare-and-swap on one pointer, putting a plain store (only the
- * receiver puts).  No ABA hazard: nobody reads through the pointer before
- * owning it, and a node that left the slot and came back is simply free
- * again.  A steady exchange (ping-pong,
- * request-reply) then allocates nothing.
+ * Nodes.  An element that finds no receiver waiting travels in a node of
+ * its own.  The receiver keeps the node it emptied in the channel's
+ * one-node `spare` slot when that is free, and the next send takes it
+ * instead of calling malloc.
  *
  * Lifetime.  `refs` counts the receiving end plus every sending handle;
  * the last close frees the channel and whatever is still queued.
  *
- * Owns: the channel.  May touch: sched.h (park, wake, the waiter word),
- * mpscq.h.  Never a worker's fields.
+ * Owns: the channel.  May touch: sched.h (park, wake), lock.h.  Never a
+ * worker's fields.
  */
 #include "config.h"
 
@@ -44,48 +41,49 @@
 
 #include "smarm.h"
 #include "atomic.h"
-#include "mpscq.h"
+#include "lock.h"
 #include "sched.h"
 
-typedef struct chan {
-	smarm__mpscq q;
-	size_t elem_size;
-	smarm__atomic senders;   /* open sending handles */
-	smarm__atomic refs;      /* senders + the receiving end */
-	smarm__atomic rx_closed;
-	smarm__atomic waiter;    /* actor parked in recv, or 0 */
-	smarm__atomic spare;     /* an emptied node for the next send, or 0 */
-} chan;
-
 typedef struct node {
-	smarm__mpscq_node link;
+	struct node *next;
 	/* The element: memcpy'd in and out, so no alignment is needed. */
 	unsigned char data[];
 } node;
 
+/* A receiver parked in smarm_recv, on its own stack: a sender that finds
+ * it hands the element over directly. */
+struct recv_wait {
+	smarm__actor *self;
+	void *out;
+	int delivered;            /* an element is in *out */
+};
+
+typedef struct chan {
+	smarm__lock lock;         /* everything below but refs */
+	node *head, *tail;        /* the queue, oldest first */
+	node *spare;              /* an emptied node for the next send */
+	struct recv_wait *waiter; /* the receiver, parked in recv, or NULL */
+	size_t senders;           /* open sending handles */
+	int rx_closed;
+	size_t elem_size;         /* set once */
+	smarm__atomic refs;       /* senders + the receiving end */
+} chan;
+
 int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
 {
 	chan *c;
-	node *stub;
 
 	if (tx == NULL || rx == NULL || elem_size == 0)
 		return EINVAL;
 	if (elem_size > SIZE_MAX - sizeof(node))
 		return ENOMEM;
-	c = malloc(sizeof(*c));
-	stub = malloc(sizeof(*stub) + elem_size);
-	if (c == NULL || stub == NULL) {
-		free(c);
-		free(stub);
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
 		return ENOMEM;
-	}
-	smarm__mpscq_init(&c->q, &stub->link);
+	smarm__lock_init(&c->lock);
 	c->elem_size = elem_size;
-	smarm__atomic_store_relaxed(&c->senders, 1);
+	c->senders = 1;
 	smarm__atomic_store_relaxed(&c->refs, 2);
-	smarm__atomic_store_relaxed(&c->rx_closed, 0);
-	smarm__atomic_store_relaxed(&c->waiter, 0);
-	smarm__atomic_store_relaxed(&c->spare, 0);
 	/* Handing the pointers to another thread (through whatever the
 	 * program uses) orders these stores before that thread's use. */
 	*tx = (smarm_tx *)c;
@@ -93,14 +91,14 @@ int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
 	return 0;
 }
 
-/* Discard every element: by the receiver, or when nothing else can touch
- * the channel. */
-static void drain(chan *c)
+static void free_nodes(node *n)
 {
-	smarm__mpscq_node *n;
+	node *next;
 
-	while ((n = smarm__mpscq_next(&c->q)) != NULL)
-		free(smarm__mpscq_advance(&c->q, n));
+	for (; n != NULL; n = next) {
+		next = n->next;
+		free(n);
+	}
 }
 
 /* Copy an element; the pointer-sized case, the one that moves
@@ -118,83 +116,113 @@ static void unref(chan *c)
 	/* Full barrier: every use of the channel by this handle happens
 	 * before the last one frees it. */
 	if (smarm__atomic_fetch_add_full(&c->refs, (AO_t)-1) == 1) {
-		drain(c);
-		free(c->q.tail);
-		free((void *)smarm__atomic_load_relaxed(&c->spare));
+		free_nodes(c->head);
+		free(c->spare);
 		free(c);
 	}
+}
+
+/* Keep n as the channel's spare node, or free it (under the lock). */
+static inline void keep_spare(chan *c, node *n)
+{
+	if (c->spare == NULL)
+		c->spare = n;
+	else
+		free(n);
 }
 
 int smarm_send(smarm_tx *tx, const void *elem)
 {
 	chan *c = (chan *)tx;
-	node *n;
+	struct recv_wait *rw;
+	node *n, *fresh = NULL;
 
 	if (tx == NULL || elem == NULL)
 		return EINVAL;
-	if (smarm__atomic_load_acquire(&c->rx_closed))
-		return EPIPE;
-	n = (node *)smarm__atomic_load_relaxed(&c->spare);
-	if (n == NULL || !smarm__atomic_cas_full(&c->spare, (AO_t)n, 0)) {
-		n = malloc(sizeof(*n) + c->elem_size);
-		if (n == NULL)
+	for (;;) {
+		smarm__lock_take(&c->lock);
+		if (c->rx_closed || c->waiter != NULL || c->spare != NULL ||
+		    fresh != NULL)
+			break;
+		/* No node to reuse: allocate one outside the lock, then
+		 * look again. */
+		smarm__lock_drop(&c->lock);
+		fresh = malloc(sizeof(*fresh) + c->elem_size);
+		if (fresh == NULL)
 			return ENOMEM;
 	}
+	if (c->rx_closed) {
+		if (fresh)
+			keep_spare(c, fresh);
+		smarm__lock_drop(&c->lock);
+		return EPIPE;
+	}
+	rw = c->waiter;
+	if (rw != NULL) {
+		/* The receiver waits, so the queue is empty: straight to
+		 * it, no node. */
+		smarm__actor *who = rw->self;
+
+		/* Nothing of rw is touched after the unlock: once it sees
+		 * the wake, the receiver may return and reuse that stack. */
+		c->waiter = NULL;
+		copy_elem(rw->out, elem, c->elem_size);
+		rw->delivered = 1;
+		if (fresh)
+			keep_spare(c, fresh);
+		smarm__lock_drop(&c->lock);
+		smarm__wake(who);
+		return 0;
+	}
+	n = fresh;
+	if (n == NULL) {
+		n = c->spare;
+		c->spare = NULL;
+	}
 	copy_elem(n->data, elem, c->elem_size);
-	/* Ends with a full barrier: the node is reachable before we look
-	 * for a waiter (see the top of this file). */
-	smarm__mpscq_push(&c->q, &n->link);
-	smarm__waiter_wake(&c->waiter);
+	n->next = NULL;
+	if (c->tail)
+		c->tail->next = n;
+	else
+		c->head = n;
+	c->tail = n;
+	smarm__lock_drop(&c->lock);
 	return 0;
 }
 
+/* Under the lock: move the oldest element to out, keeping its node as
+ * the spare when there is none.  Returns 0 when the queue is empty. */
 static inline int take(chan *c, void *out)
 {
-	smarm__mpscq_node *n = smarm__mpscq_next(&c->q);
+	node *n = c->head;
 
 	if (n == NULL)
 		return 0;
-	copy_elem(out, ((node *)n)->data, c->elem_size);
-	n = smarm__mpscq_advance(&c->q, n);
-	/* Only the receiver fills the slot and senders only empty it, so an
-	 * empty slot stays empty until this store; release: the copy above
-	 * is done before a sender can take the node back. */
-	if (smarm__atomic_load_relaxed(&c->spare) == 0)
-		smarm__atomic_store_release(&c->spare, (AO_t)n);
-	else
-		free(n);
+	c->head = n->next;
+	if (c->head == NULL)
+		c->tail = NULL;
+	copy_elem(out, n->data, c->elem_size);
+	keep_spare(c, n);
 	return 1;
-}
-
-/* Empty, or the last sender is gone?  Once the sender count is zero (an
- * acquire load, pairing with the closers' full-barrier decrements) every
- * push is complete, so one more pop is exact. */
-static int closed_and_empty(chan *c, void *out, int *got)
-{
-	*got = 0;
-	if (smarm__atomic_load_acquire(&c->senders) != 0)
-		return 0;
-	*got = take(c, out);
-	return !*got;
 }
 
 int smarm_try_recv(smarm_rx *rx, void *out)
 {
 	chan *c = (chan *)rx;
 	smarm__worker *w;
-	int got;
+	int got, closed;
 
 	if (rx == NULL || out == NULL)
 		return EINVAL;
 	w = smarm__worker_at_entry();
 	if (w == NULL)
 		return EPERM;
-	if (!take(c, out)) {
-		if (closed_and_empty(c, out, &got))
-			return EPIPE;
-		if (!got)
-			return EAGAIN;
-	}
+	smarm__lock_take(&c->lock);
+	got = take(c, out);
+	closed = c->senders == 0;
+	smarm__lock_drop(&c->lock);
+	if (!got)
+		return closed ? EPIPE : EAGAIN;
 	SMARM__STAT_INC(w, messages);
 	return 0;
 }
@@ -203,48 +231,45 @@ int smarm_try_recv(smarm_rx *rx, void *out)
  * actors all wait in recv is not deadlocked. */
 #define PARK_RECV SMARM__PARK_OPEN
 
-static int recv_parked(chan *c, smarm__actor *self, void *out,
-		       uint64_t timeout);
+/* The receiver gives up waiting (its timeout): out of `waiter`, or, when
+ * someone took it out first, take the wake that is on its way. */
+static void stop_waiting(chan *c, struct recv_wait *rw)
+{
+	int mine;
+
+	smarm__lock_take(&c->lock);
+	mine = c->waiter == rw;
+	if (mine)
+		c->waiter = NULL;
+	smarm__lock_drop(&c->lock);
+	if (!mine)
+		smarm__park(rw->self, SMARM_FOREVER, PARK_RECV);
+}
 
 int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 {
 	chan *c = (chan *)rx;
 	smarm__worker *w = smarm__worker_at_entry();
+	struct recv_wait rw;
+	uint64_t deadline = SMARM_FOREVER, left = SMARM_FOREVER;
 	int r;
 
 	if (rx == NULL || out == NULL)
 		return EINVAL;
 	if (w == NULL)
 		return EPERM;
-	if (take(c, out)) {
-		SMARM__STAT_INC(w, messages);
-		return 0;
-	}
-	r = recv_parked(c, smarm__current(w), out, timeout);
-	if (r == 0) {
-		w = smarm__worker_self();
-		SMARM__STAT_INC(w, messages);
-	}
-	return r;
-}
-
-/* smarm_recv once the channel was found empty. */
-static int recv_parked(chan *c, smarm__actor *self, void *out,
-		       uint64_t timeout)
-{
-	uint64_t deadline = SMARM_FOREVER, left = SMARM_FOREVER;
-	int got, r;
-
+	rw.self = smarm__current(w);
+	rw.out = out;
+	rw.delivered = 0;
 	for (;;) {
-		/* Announce ourselves, then look again (see the top of this
-		 * file): a sender either sees us or we see its element. */
-		smarm__atomic_store_full(&c->waiter, (AO_t)self);
-		got = take(c, out);
-		if (got || smarm__atomic_load_acquire(&c->senders) == 0) {
-			smarm__waiter_cancel(&c->waiter, self, PARK_RECV);
-			if (got)
-				return 0;
-			return closed_and_empty(c, out, &got) ? EPIPE : 0;
+		smarm__lock_take(&c->lock);
+		if (take(c, out)) {
+			smarm__lock_drop(&c->lock);
+			break;
+		}
+		if (c->senders == 0) {
+			smarm__lock_drop(&c->lock);
+			return EPIPE;
 		}
 		if (timeout != SMARM_FOREVER) {
 			uint64_t now = timeout ? smarm_now() : 0;
@@ -253,22 +278,25 @@ static int recv_parked(chan *c, smarm__actor *self, void *out,
 				deadline = smarm__deadline(now, timeout);
 			left = now < deadline ? deadline - now : 0;
 			if (left == 0) {
-				smarm__waiter_cancel(&c->waiter, self,
-						     PARK_RECV);
-				return take(c, out) ? 0 : ETIMEDOUT;
+				smarm__lock_drop(&c->lock);
+				return ETIMEDOUT;
 			}
 		}
-		r = smarm__park(self, left, PARK_RECV);
-		/* The timer fired (or the park failed): out of `waiter`, or,
-		 * when a sender took us out as it did, take its wake, then
-		 * the element. */
+		c->waiter = &rw;
+		smarm__lock_drop(&c->lock);
+		r = smarm__park(rw.self, left, PARK_RECV);
+		/* The timer fired (or the park failed): out of `waiter`, or
+		 * the wake of whoever took us out first. */
 		if (r != 0)
-			smarm__waiter_cancel(&c->waiter, self, PARK_RECV);
-		if (take(c, out))
-			return 0;
+			stop_waiting(c, &rw);
+		if (rw.delivered)
+			break;
 		if (r == ENOMEM)
 			return ENOMEM;
 	}
+	w = smarm__worker_self();
+	SMARM__STAT_INC(w, messages);
+	return 0;
 }
 
 smarm_tx *smarm_tx_clone(smarm_tx *tx)
@@ -277,7 +305,9 @@ smarm_tx *smarm_tx_clone(smarm_tx *tx)
 
 	if (tx == NULL)
 		return NULL;
-	smarm__atomic_fetch_add_full(&c->senders, 1);
+	smarm__lock_take(&c->lock);
+	c->senders++;
+	smarm__lock_drop(&c->lock);
 	smarm__atomic_fetch_add_full(&c->refs, 1);
 	return tx;
 }
@@ -285,13 +315,19 @@ smarm_tx *smarm_tx_clone(smarm_tx *tx)
 int smarm_tx_close(smarm_tx *tx)
 {
 	chan *c = (chan *)tx;
+	smarm__actor *w = NULL;
 
 	if (tx == NULL)
 		return EINVAL;
-	/* Full barrier, then look for a waiter: pairs with the receiver's
-	 * announce-then-look (top of this file). */
-	if (smarm__atomic_fetch_add_full(&c->senders, (AO_t)-1) == 1)
-		smarm__waiter_wake(&c->waiter);
+	/* The last sender gone: a parked receiver learns of it. */
+	smarm__lock_take(&c->lock);
+	if (--c->senders == 0 && c->waiter != NULL) {
+		w = c->waiter->self;
+		c->waiter = NULL;
+	}
+	smarm__lock_drop(&c->lock);
+	if (w)
+		smarm__wake(w);
 	unref(c);
 	return 0;
 }
@@ -299,14 +335,18 @@ int smarm_tx_close(smarm_tx *tx)
 int smarm_rx_close(smarm_rx *rx)
 {
 	chan *c = (chan *)rx;
+	node *q;
 
 	if (rx == NULL)
 		return EINVAL;
-	/* Senders that see the flag stop queueing; what is queued, or gets
-	 * queued by a send racing with this close, is discarded here or at
-	 * the last unref. */
-	smarm__atomic_store_full(&c->rx_closed, 1);
-	drain(c);
+	/* Senders that see the flag stop queueing; what is queued is
+	 * discarded here. */
+	smarm__lock_take(&c->lock);
+	c->rx_closed = 1;
+	q = c->head;
+	c->head = c->tail = NULL;
+	smarm__lock_drop(&c->lock);
+	free_nodes(q);
 	unref(c);
 	return 0;
 }

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 
+#include "atomic.h"
 #include "lock.h"
 
 typedef struct smarm__flink {
@@ -29,9 +30,14 @@ typedef struct smarm__flist {
 
 typedef struct smarm__fpool {
 	smarm__lock lock;
-	smarm__flink *head;
+	smarm__atomic head;   /* smarm__flink *, written under the lock */
 	size_t n;
 } smarm__fpool;
+
+static inline smarm__flink *smarm__fpool_head(const smarm__fpool *p)
+{
+	return (smarm__flink *)smarm__atomic_load_relaxed(&p->head);
+}
 
 static inline smarm__flink *smarm__flist_pop(smarm__flist *l)
 {
@@ -80,8 +86,8 @@ static inline void smarm__flist_spill(smarm__fpool *p, smarm__flist *l,
 	while (end->next != NULL)
 		end = end->next;
 	smarm__lock_take(&p->lock);
-	end->next = p->head;
-	p->head = rest;
+	end->next = smarm__fpool_head(p);
+	smarm__atomic_store_relaxed(&p->head, (AO_t)rest);
 	p->n += n;
 	smarm__lock_drop(&p->lock);
 }
@@ -93,10 +99,11 @@ static inline unsigned smarm__flist_refill(smarm__fpool *p, smarm__flist *l,
 	smarm__flink *first, *last;
 	unsigned n = 1;
 
-	if (p->head == NULL)	/* a hint: a miss only means an allocation */
+	/* A look without the lock first: a miss only costs an allocation. */
+	if (smarm__fpool_head(p) == NULL)
 		return 0;
 	smarm__lock_take(&p->lock);
-	first = last = p->head;
+	first = last = smarm__fpool_head(p);
 	if (first == NULL) {
 		smarm__lock_drop(&p->lock);
 		return 0;
@@ -105,7 +112,7 @@ static inline unsigned smarm__flist_refill(smarm__fpool *p, smarm__flist *l,
 		last = last->next;
 		n++;
 	}
-	p->head = last->next;
+	smarm__atomic_store_relaxed(&p->head, (AO_t)last->next);
 	p->n -= n;
 	smarm__lock_drop(&p->lock);
 	last->next = l->head;
@@ -120,8 +127,8 @@ static inline smarm__flink *smarm__fpool_take_all(smarm__fpool *p)
 	smarm__flink *all;
 
 	smarm__lock_take(&p->lock);
-	all = p->head;
-	p->head = NULL;
+	all = smarm__fpool_head(p);
+	smarm__atomic_store_relaxed(&p->head, 0);
 	p->n = 0;
 	smarm__lock_drop(&p->lock);
 	return all;

@@ -257,7 +257,7 @@ static int deadlocked(struct smarm_runtime *rt)
 		smarm__worker *v = &rt->workers[i];
 
 		if (smarm__atomic_load_acquire(&v->tnext) != UINT64_MAX ||
-		    smarm__mpscq_busy(&v->inbox, &v->inbox_stub) ||
+		    smarm__mpscq_maybe(&v->inbox, &v->inbox_stub) ||
 		    smarm__runq_len(&v->rq) != 0 ||
 		    smarm__deque_len(&v->dq) != 0 ||
 		    smarm__atomic_load_acquire(&v->runnext) != 0)

@@ -123,6 +123,16 @@ static inline int smarm__mpscq_busy(const smarm__mpscq *q,
 		smarm__atomic_load_relaxed(&q->head) != (AO_t)stub;
 }
 
+/* Anyone: might anything be pushed?  Only the producers' end is read,
+ * so this races with nobody.  A hint while the consumer pops; exact
+ * otherwise (outside a pop, the queue is empty exactly when the stub is
+ * its newest node). */
+static inline int smarm__mpscq_maybe(const smarm__mpscq *q,
+				     const smarm__mpscq_node *stub)
+{
+	return smarm__atomic_load_acquire(&q->head) != (AO_t)stub;
+}
+
 /* Non-intrusive consumer: the node holding the oldest element, or NULL
  * (empty, or the next node still being linked).  Read the element, then
  * call smarm__mpscq_advance. */

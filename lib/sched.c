@@ -575,7 +575,8 @@ int smarm__park(smarm__actor *self, uint64_t timeout, unsigned flags)
 	smarm__actor *next;
 
 	/* A wake that came before the park: take it and go on. */
-	if (smarm__atomic_load_relaxed(&self->pstate) == SMARM__NOTIFIED) {
+	/* Acquire: what the waker wrote before its wake is seen. */
+	if (smarm__atomic_load_acquire(&self->pstate) == SMARM__NOTIFIED) {
 		smarm__atomic_store_relaxed(&self->pstate, SMARM__RUNNING);
 		return 0;
 	}

@@ -197,8 +197,7 @@ static inline smarm__actor *smarm__link_actor(smarm__mpscq_node *n)
 /* Might the global queue hold something?  One load. */
 static inline int smarm__global_maybe(struct smarm_runtime *rt)
 {
-	return smarm__atomic_load_acquire(&rt->inject.head) !=
-		(AO_t)&rt->inject_stub;
+	return smarm__mpscq_maybe(&rt->inject, &rt->inject_stub);
 }
 
 #endif /* SMARM_WORKER_H */
