@@ -129,7 +129,7 @@ START_TEST(test_pool)
 	ck_assert_uint_eq(smarm__flist_refill(&p, &b, 100), 45);
 	ck_assert_uint_eq(b.n, 70);
 	ck_assert_uint_eq(p.n, 0);
-	ck_assert_ptr_null(p.head);
+	ck_assert_ptr_null(smarm__fpool_head(&p));
 	memset(seen, 0, sizeof(seen));
 	ck_assert_uint_eq(mark(a.head, seen), 30);
 	ck_assert_uint_eq(mark(b.head, seen), 70);
@@ -209,7 +209,7 @@ START_TEST(test_threads)
 		ck_assert_uint_eq(n, w[i].own.n);
 		total += n;
 	}
-	ck_assert_uint_eq(mark(shared.head, seen), shared.n);
+	ck_assert_uint_eq(mark(smarm__fpool_head(&shared), seen), shared.n);
 	total += shared.n;
 	ck_assert_uint_eq(total, NOBJ);
 }

@@ -2,7 +2,8 @@
  * check_stack.c - actor stacks (lib/stack.c): the pool's arguments, the
  * three guard modes and AUTO, the canary, stacks of other sizes, the
  * cache, the fall-back from mprotect guards to canaries, the pages given
- * back by a trim; and through a runtime: every mode forced by the
+ * back by a trim; and through a runtime: the pages a burst of actors
+ * leaves given back once the workers idle, every mode forced by the
  * configuration or the environment, an overwritten canary, a real
  * overflow into a guard page, many actors alive at once.
  *
@@ -1303,6 +1304,88 @@ START_TEST(test_overflow_slab)
 }
 END_TEST
 
+/*
+ * Through a runtime: after a burst of actors that each held a stack has
+ * ended, and the worker has gone idle, the stacks back in the shared
+ * cache have given their pages back.
+ */
+#define NBURST 2000
+
+static void *holder(void *arg)
+{
+	ck_assert_int_eq(smarm_sleep(20 * 1000 * 1000), 0);
+	return arg;
+}
+
+/* Pages resident in the stacks of a free list (linked by next, or by
+ * batch_next for the batches: each batch's own stacks by next). */
+static size_t chain_resident(smarm__stack *s, int batches, size_t *nstacks)
+{
+	size_t r = 0;
+
+	for (; s != NULL; s = batches ? s->batch_next : s->next) {
+		if (batches) {
+			smarm__stack *t = s;
+			unsigned i;
+
+			for (i = 0; i < SMARM__STACK_BATCH && t; i++, t = t->next) {
+				r += resident(t->lo, t->top);
+				++*nstacks;
+			}
+		} else {
+			r += resident(s->lo, s->top);
+			++*nstacks;
+		}
+	}
+	return r;
+}
+
+static void *burst_root(void *arg)
+{
+	smarm__stack_pool *p = &smarm__runtime_self()->stacks;
+	smarm_pid pids[NBURST];
+	size_t n = 0, r;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < NBURST; i++)
+		ck_assert_int_eq(smarm_spawn(&pids[i], holder, NULL), 0);
+	for (i = 0; i < NBURST; i++)
+		ck_assert_int_eq(smarm_join(pids[i], NULL, SMARM_FOREVER), 0);
+	/* Every worker idles now: they trim. */
+	ck_assert_int_eq(smarm_sleep(100 * 1000 * 1000), 0);
+	smarm__lock_take(&p->lock);
+	r = chain_resident(p->cache, 0, &n) + chain_resident(p->batches, 1, &n);
+	smarm__lock_drop(&p->lock);
+	/* Most of the burst's stacks are in the shared cache, with no page
+	 * left (a canary stack keeps its lowest page). */
+	ck_assert_uint_ge(n, NBURST / 2);
+	ck_assert_uint_le(r, p->guard == SMARM_GUARD_CANARY ? n : 0);
+	return (void *)1;
+}
+
+START_TEST(test_burst_trimmed)
+{
+	int mode = modes[_i];
+	smarm_config cfg;
+	smarm_runtime *rt = NULL;
+	void *res = NULL;
+	int err;
+
+	smarm_config_init(&cfg);
+	cfg.stack_guard = mode;
+	err = smarm_runtime_new(&rt, &cfg);
+	if (mode == SMARM_GUARD_MADVISE && !have_madvise) {
+		ck_assert_int_eq(err, ENOTSUP);
+		return;
+	}
+	ck_assert_int_eq(err, 0);
+	ck_assert_int_eq(smarm_runtime_run(rt, burst_root, NULL, &res), 0);
+	ck_assert_ptr_eq(res, (void *)1);
+	smarm_runtime_free(rt);
+}
+END_TEST
+
 /* ---- many actors alive at once ------------------------------------------------------- */
 
 #define NALIVE 10000
@@ -1404,6 +1487,7 @@ static Suite *stack_suite(void)
 	tc = tcase_add(s, "cache");
 	tcase_add_loop_test(tc, test_reuse_many, 0, NMODES);
 	tcase_add_loop_test(tc, test_trim, 0, NMODES);
+	tcase_add_loop_test(tc, test_burst_trimmed, 0, NMODES);
 
 	tc = tcase_add(s, "fallback");
 	tcase_add_test(tc, test_auto_fallback);
