@@ -24,7 +24,7 @@
  * A push is complete only once its link store is done: between the head
  * swap and the link, the consumer sees the queue end early and pop
  * returns NULL although a node is on its way.  Callers that must not miss
- * it (a receiver about to park) pair the producer's "link, then look for a
+ * it (a worker about to sleep) pair the producer's "link, then look for a
  * sleeper" with their own "announce sleeping, then look again" so that
  * one of the two sides always sees the other.
  *
@@ -74,6 +74,27 @@ static inline void smarm__mpscq_push(smarm__mpscq *q, smarm__mpscq_node *n)
 						    (AO_t)n)) != prev)
 		prev = seen;
 	smarm__atomic_store_full(&((smarm__mpscq_node *)prev)->next, (AO_t)n);
+}
+
+/*
+ * Any thread: push the chain first..last, linked by the caller through
+ * their next fields in the order they are to be popped, with one head
+ * swap for the lot.  The links, written before the swap, are visible to
+ * whoever reaches first (the same barriers as smarm__mpscq_push).
+ */
+static inline void smarm__mpscq_push_chain(smarm__mpscq *q,
+					   smarm__mpscq_node *first,
+					   smarm__mpscq_node *last)
+{
+	AO_t prev, seen;
+
+	smarm__atomic_store_relaxed(&last->next, 0);
+	prev = smarm__atomic_load_relaxed(&q->head);
+	while ((seen = smarm__atomic_fetch_cas_full(&q->head, prev,
+						    (AO_t)last)) != prev)
+		prev = seen;
+	smarm__atomic_store_full(&((smarm__mpscq_node *)prev)->next,
+				 (AO_t)first);
 }
 
 /*

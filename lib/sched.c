@@ -83,21 +83,22 @@ smarm__worker *smarm__worker_self(void)
 
 /* ---- the global queue ------------------------------------------------------- */
 
-static void global_push(struct smarm_runtime *rt, smarm__actor *a)
-{
-	smarm__mpscq_push(&rt->inject, &a->wake_link);
-}
-
 /* The run queue is full: move half of it, and a, to the global queue. */
 static __attribute__((noinline)) void overflow(smarm__worker *w,
 					       smarm__actor *a)
 {
-	void *batch[SMARM__RUNQ_SIZE / 2];
+	void *batch[SMARM__RUNQ_SIZE / 2 + 1];
 	size_t n = smarm__runq_steal(&w->rq, batch), i;
 
+	/* One chain, oldest first and a last: one push for the lot. */
+	batch[n] = a;
 	for (i = 0; i < n; i++)
-		global_push(w->h.rt, batch[i]);
-	global_push(w->h.rt, a);
+		smarm__atomic_store_relaxed(
+			&((smarm__actor *)batch[i])->wake_link.next,
+			(AO_t)&((smarm__actor *)batch[i + 1])->wake_link);
+	smarm__mpscq_push_chain(&w->h.rt->inject,
+				&((smarm__actor *)batch[0])->wake_link,
+				&a->wake_link);
 	smarm__wake_one_slow(w->h.rt);
 }
 
@@ -631,7 +632,7 @@ static void make_runnable(smarm__worker *w, smarm__actor *a)
 		 * of it after. */
 		struct smarm_runtime *rt = a->worker->h.rt;
 
-		global_push(rt, a);
+		smarm__mpscq_push(&rt->inject, &a->wake_link);
 		smarm__wake_one_slow(rt);
 	} else {
 		/* Here, next: the locality that makes a request and its

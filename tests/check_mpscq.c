@@ -2,14 +2,15 @@
  * check_mpscq.c - the lock-free multi-producer single-consumer queue
  * (lib/mpscq.h), on plain OS threads, without a runtime.
  *
- * One thread: an empty queue, busy(), FIFO order, the stub leaving and
- * re-entering the queue many times, a push stopped between its head swap
- * and its link, and the non-intrusive consumer (next/advance) handing back
- * the old stub for reuse.  Two threads: the "push, then look" handshake
- * that chan.c and sched.c build on.  Many threads: producers pushing
- * millions of nodes against one consumer, intrusive (pop, as sched.c's
- * inbox) and non-intrusive (next/advance with node recycling, as
- * chan.c), every node seen exactly once and in each producer's order.
+ * One thread: an empty queue, busy() and maybe(), FIFO order, a chain
+ * pushed in one go, the stub leaving and re-entering the queue many
+ * times, a push stopped between its head swap and its link, and the
+ * non-intrusive consumer (next/advance) handing back the old stub for
+ * reuse.  Two threads: the "push, then look" handshake that sched.c
+ * builds on.  Many threads: producers pushing millions of nodes against
+ * one consumer, intrusive (pop, as sched.c's inbox and global queue) and
+ * non-intrusive (next/advance with node recycling), every node seen
+ * exactly once and in each producer's order.
  *
  * Threads other than the test's own never call ck_assert: the consumer
  * records its first error and the test checks it after the joins.
@@ -166,6 +167,49 @@ START_TEST(test_fifo)
 		assert_empty(&q, &stub);
 	}
 	free(v);
+}
+END_TEST
+
+/* Link v[0..n) through their next fields, in order, for a chain push. */
+static void link_chain(item *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i++)
+		smarm__atomic_store_relaxed(&v[i].link.next,
+					    (AO_t)&v[i + 1].link);
+}
+
+/* A chain goes in with one push, and its nodes come out in chain order
+ * between what was pushed before and after it; a chain of one is a plain
+ * push.  maybe() tells from the producers' end alone. */
+START_TEST(test_push_chain)
+{
+	smarm__mpscq q;
+	smarm__mpscq_node stub;
+	item v[6];
+	int round, i;
+
+	smarm__mpscq_init(&q, &stub);
+	ck_assert(!smarm__mpscq_maybe(&q, &stub));
+	for (round = 0; round < 3; round++) {
+		smarm__mpscq_push(&q, &v[0].link);
+		ck_assert(smarm__mpscq_maybe(&q, &stub));
+		link_chain(&v[1], 4);
+		smarm__mpscq_push_chain(&q, &v[1].link, &v[4].link);
+		ck_assert(head_of(&q) == &v[4].link);
+		smarm__mpscq_push_chain(&q, &v[5].link, &v[5].link);
+		for (i = 0; i < 6; i++)
+			pop_is(&q, &stub, &v[i]);
+		assert_empty(&q, &stub);
+		ck_assert(!smarm__mpscq_maybe(&q, &stub));
+		/* A chain into an empty queue. */
+		link_chain(v, 6);
+		smarm__mpscq_push_chain(&q, &v[0].link, &v[5].link);
+		for (i = 0; i < 6; i++)
+			pop_is(&q, &stub, &v[i]);
+		assert_empty(&q, &stub);
+	}
 }
 END_TEST
 
@@ -987,6 +1031,7 @@ static Suite *mpscq_suite(void)
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_busy);
 	tcase_add_test(tc, test_fifo);
+	tcase_add_test(tc, test_push_chain);
 	tcase_add_test(tc, test_stub_reuse);
 	tcase_add_test(tc, test_interleaved);
 	tcase_add_test(tc, test_mid_push);
