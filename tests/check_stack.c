@@ -755,6 +755,32 @@ START_TEST(test_guard_cap)
 }
 END_TEST
 
+/* Run root, which must return (void *)1, in a runtime with stacks in
+ * guard mode `mode` and `threads` workers (0: the default); the runtime
+ * is left for the caller to look at and free.  NULL when the kernel lacks
+ * the mode (madvise), as smarm_runtime_new must then say. */
+static smarm_runtime *run_root_in(int mode, unsigned threads, smarm_fn root)
+{
+	smarm_config cfg;
+	smarm_runtime *rt = NULL;
+	void *res = NULL;
+	int err;
+
+	smarm_config_init(&cfg);
+	if (threads)
+		cfg.threads = threads;
+	cfg.stack_guard = mode;
+	err = smarm_runtime_new(&rt, &cfg);
+	if (mode == SMARM_GUARD_MADVISE && !have_madvise) {
+		ck_assert_int_eq(err, ENOTSUP);
+		return NULL;
+	}
+	ck_assert_int_eq(err, 0);
+	ck_assert_int_eq(smarm_runtime_run(rt, root, NULL, &res), 0);
+	ck_assert_ptr_eq(res, (void *)1);
+	return rt;
+}
+
 /* Through the runtime: no guard to be had is ENOMEM for spawn. */
 static void *enomem_root(void *arg)
 {
@@ -793,15 +819,8 @@ static void *enomem_root(void *arg)
 
 START_TEST(test_spawn_enomem)
 {
-	smarm_config cfg;
-	smarm_runtime *rt = NULL;
-	void *res = NULL;
+	smarm_runtime *rt = run_root_in(SMARM_GUARD_MPROTECT, 0, enomem_root);
 
-	smarm_config_init(&cfg);
-	cfg.stack_guard = SMARM_GUARD_MPROTECT;
-	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
-	ck_assert_int_eq(smarm_runtime_run(rt, enomem_root, NULL, &res), 0);
-	ck_assert_ptr_eq(res, (void *)1);
 	ck_assert_uint_eq(rt->stacks.ncanary, 0);
 	smarm_runtime_free(rt);
 }
@@ -946,17 +965,8 @@ static void *first_run_root(void *arg)
 
 START_TEST(test_first_run_enomem)
 {
-	smarm_config cfg;
-	smarm_runtime *rt = NULL;
-	void *res = NULL;
-
-	smarm_config_init(&cfg);
-	cfg.threads = 1;	/* one worker's cache is the one counted on */
-	cfg.stack_guard = SMARM_GUARD_MPROTECT;
-	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
-	ck_assert_int_eq(smarm_runtime_run(rt, first_run_root, NULL, &res), 0);
-	ck_assert_ptr_eq(res, (void *)1);
-	smarm_runtime_free(rt);
+	/* One worker: its cache is the one counted on. */
+	smarm_runtime_free(run_root_in(SMARM_GUARD_MPROTECT, 1, first_run_root));
 }
 END_TEST
 
@@ -1375,23 +1385,7 @@ static void *burst_root(void *arg)
 
 START_TEST(test_burst_trimmed)
 {
-	int mode = modes[_i];
-	smarm_config cfg;
-	smarm_runtime *rt = NULL;
-	void *res = NULL;
-	int err;
-
-	smarm_config_init(&cfg);
-	cfg.stack_guard = mode;
-	err = smarm_runtime_new(&rt, &cfg);
-	if (mode == SMARM_GUARD_MADVISE && !have_madvise) {
-		ck_assert_int_eq(err, ENOTSUP);
-		return;
-	}
-	ck_assert_int_eq(err, 0);
-	ck_assert_int_eq(smarm_runtime_run(rt, burst_root, NULL, &res), 0);
-	ck_assert_ptr_eq(res, (void *)1);
-	smarm_runtime_free(rt);
+	smarm_runtime_free(run_root_in(modes[_i], 0, burst_root));
 }
 END_TEST
 
