@@ -59,6 +59,32 @@ static __attribute__((unused)) int bench_num(const char *s, uint64_t min,
 	return 0;
 }
 
+/*
+ * The arguments of a program run as "prog [-t threads] [count]": cfg from
+ * smarm_config_init with -t applied, *count from the argument when there
+ * is one (in [1, max]; it keeps its default otherwise).  0, or 2 after a
+ * usage line naming `what` on stderr.
+ */
+static __attribute__((unused)) int bench_args(int argc, char **argv,
+					      const char *what, uint64_t max,
+					      uint64_t *count,
+					      smarm_config *cfg)
+{
+	unsigned threads;
+
+	if (bench_opts(argc, argv, &threads) || argc - optind > 1 ||
+	    (argc - optind == 1 &&
+	     bench_num(argv[optind], 1, max, count))) {
+		fprintf(stderr, "usage: %s [-t threads >= 1] [%s >= 1]\n",
+			argv[0], what);
+		return 2;
+	}
+	smarm_config_init(cfg);
+	if (threads)
+		cfg->threads = threads;
+	return 0;
+}
+
 /* Run root(arg) in a runtime made from cfg: 0, or 1 after a message
  * "name: ..." on stderr (no runtime, a panic and its reason, or another
  * error of the run). */

@@ -164,29 +164,15 @@ static void *root(void *arg)
 	return NULL;
 }
 
-static void usage(const char *prog)
-{
-	fprintf(stderr, "usage: %s [-t threads >= 1] [round-trips >= 1]\n",
-		prog);
-}
-
 int main(int argc, char **argv)
 {
 	static struct bench b;
 	uint64_t total = DEFAULT_ROUNDTRIPS;
 	smarm_config cfg;
-	unsigned threads;
 	int err;
 
-	if (bench_opts(argc, argv, &threads) || argc - optind > 1 ||
-	    (argc - optind == 1 &&
-	     bench_num(argv[optind], 1, UINT64_MAX, &total))) {
-		usage(argv[0]);
+	if (bench_args(argc, argv, "round-trips", UINT64_MAX, &total, &cfg))
 		return 2;
-	}
-	smarm_config_init(&cfg);
-	if (threads)
-		cfg.threads = threads;
 
 	b.n = total;
 	err = smarm_channel(&b.tx1, &b.rx1, sizeof(uint64_t));

@@ -115,7 +115,10 @@ typedef struct smarm_config {
 	size_t stack_size;      /* default actor stack size in bytes */
 	unsigned preempt_budget; /* preemption points between forced yields;
 				    0 = never yield at one */
-	uintptr_t reserved[12]; /* keep zero */
+	/* Called with each message still in an actor's mailbox when it
+	 * ends, and the actor's pid; NULL (the default): free(3). */
+	void (*dead_letter)(void *msg, smarm_pid to);
+	uintptr_t reserved[11]; /* keep zero */
 } smarm_config;
 
 /* Per-spawn options.  Always fill with smarm_spawn_opts_init() first. */
@@ -135,7 +138,8 @@ typedef struct smarm_stats {
 	uint64_t steals;        /* actors taken from another worker's queue */
 	uint64_t parks;         /* times an actor blocked */
 	uint64_t wakeups;       /* times a blocked actor was made runnable */
-	uint64_t messages;      /* channel elements received by actors */
+	uint64_t messages;      /* channel elements and mailbox messages
+				   received by actors */
 	uint64_t canary_stacks; /* stacks in use guarded by a canary only */
 	uint64_t threads;       /* worker threads of the runtime */
 	uint64_t reserved[6];   /* zero */
@@ -175,6 +179,24 @@ SMARM_API int smarm_try_recv(smarm_rx *rx, void *out);
 SMARM_API smarm_tx *smarm_tx_clone(smarm_tx *tx);
 SMARM_API int smarm_tx_close(smarm_tx *tx);
 SMARM_API int smarm_rx_close(smarm_rx *rx);
+
+/* ---- Mailboxes ------------------------------------------------------------ */
+
+/* smarm_msg.kind: a message sent with smarm_send_to. */
+#define SMARM_MSG 0
+#define SMARM_REASON_MAX 128
+
+/* What smarm_receive fills. */
+typedef struct smarm_msg {
+	int kind;                      /* SMARM_MSG */
+	smarm_pid from;                /* the sender; SMARM_PID_NONE for a
+					  plain OS thread */
+	void *data;                    /* the pointer that was sent */
+	char reason[SMARM_REASON_MAX]; /* "" for a message */
+} smarm_msg;
+
+SMARM_API int smarm_send_to(smarm_pid to, void *msg);
+SMARM_API int smarm_receive(smarm_msg *out, uint64_t timeout);
 
 /* ---- Preemption points ----------------------------------------------------- */
 

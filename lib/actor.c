@@ -24,6 +24,8 @@
 #include "smarm.h"
 #include "actor.h"
 #include "context.h"
+#include "lock.h"
+#include "mpscq.h"
 #include "pid.h"
 #include "sched.h"
 #include "stack.h"
@@ -36,6 +38,78 @@ static int reserved_used(const uintptr_t *r, size_t n)
 		if (*r++)
 			return 1;
 	return 0;
+}
+
+/* ---- the mailbox ------------------------------------------------------------ */
+
+/* A message on its way: the queue's node first, the pointer, the
+ * sender. */
+typedef struct mnode {
+	smarm__mpscq_node link;
+	void *data;
+	smarm_pid from;
+} mnode;
+
+static void mailbox_init(smarm__actor *a)
+{
+	smarm__mpscq_init(&a->mbox, &a->mbox_stub);
+	smarm__atomic_store_relaxed(&a->mbox_waiter, 0);
+}
+
+/* The oldest message in a's mailbox, or NULL: its owner only. */
+static mnode *mailbox_pop(smarm__actor *a)
+{
+	return (mnode *)(void *)smarm__mpscq_pop(&a->mbox, &a->mbox_stub);
+}
+
+/* Hand every message left in a's mailbox to the dead-letter function,
+ * oldest first: a has ended (no send can queue any more) or never will. */
+static void mailbox_drain(struct smarm_runtime *rt, smarm__actor *a,
+			  smarm_pid pid)
+{
+	void (*dead)(void *, smarm_pid) = rt->cfg.dead_letter;
+	mnode *m;
+
+	while ((m = mailbox_pop(a)) != NULL) {
+		void *data = m->data;
+
+		free(m);
+		if (dead)
+			dead(data, pid);
+		else
+			free(data);
+	}
+}
+
+/* ---- which runtime a plain thread reaches ------------------------------------- */
+
+static struct smarm_runtime *reach_rt;
+static smarm__lock reach_lock; /* all-zero: free */
+
+struct smarm_runtime *smarm__reach_take(void)
+{
+	smarm__lock_take(&reach_lock);
+	return reach_rt;
+}
+
+void smarm__reach_drop(void)
+{
+	smarm__lock_drop(&reach_lock);
+}
+
+void smarm__reach_set(struct smarm_runtime *rt)
+{
+	smarm__lock_take(&reach_lock);
+	reach_rt = rt;
+	smarm__lock_drop(&reach_lock);
+}
+
+void smarm__reach_clear(struct smarm_runtime *rt)
+{
+	smarm__lock_take(&reach_lock);
+	if (reach_rt == rt)
+		reach_rt = NULL;
+	smarm__lock_drop(&reach_lock);
 }
 
 /* ---- the end ----------------------------------------------------------------- */
@@ -72,8 +146,8 @@ static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 	if (panicked)
 		s->flags |= SMARM__SLOT_PANICKED;
 	detached = (s->flags & SMARM__SLOT_DETACHED) != 0;
+	pid = smarm__slot_pid(s);
 	if (detached) {
-		pid = smarm__slot_pid(s);
 		memcpy(name, s->name, sizeof(name));
 		smarm__slot_retire(s);
 	} else {
@@ -82,6 +156,10 @@ static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 		joiner = smarm__waiter_take(&s->joiner);
 	}
 	smarm__lock_drop(&s->lock);
+	/* Ended: no send queues any more, and what did is complete. */
+	if (__builtin_expect(smarm__mpscq_busy(&self->mbox, &self->mbox_stub),
+			     0))
+		mailbox_drain(rt, self, pid);
 	if (detached) {
 		if (panicked)
 			report_panic(pid, name, result);
@@ -150,6 +228,127 @@ int smarm_sleep(uint64_t ns)
 	if (ns == 0)
 		return smarm__yield(w);
 	return smarm__park(smarm__current(w), ns, 0) == ENOMEM ? ENOMEM : 0;
+}
+
+/* The slot pid names, locked, or NULL (stale, none, or out of range). */
+static smarm__slot *slot_lock(struct smarm_runtime *rt, smarm_pid pid)
+{
+	smarm__slot *s = smarm__pid_slot(&rt->pids, pid);
+
+	if (s == NULL)
+		return NULL;
+	smarm__lock_take(&s->lock);
+	if (!smarm__pid_matches(s, pid)) {
+		smarm__lock_drop(&s->lock);
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- messages ----------------------------------------------------------------- */
+
+int smarm_send_to(smarm_pid to, void *msg)
+{
+	smarm__worker *w = smarm__worker_at_entry();
+	struct smarm_runtime *rt;
+	smarm__actor *waiter = NULL;
+	smarm__slot *s;
+	mnode *m = malloc(sizeof(*m));
+	int err = ESRCH;
+
+	if (m == NULL)
+		return ENOMEM;
+	m->data = msg;
+	m->from = w ? smarm__slot_pid(smarm__current(w)->slot) :
+		SMARM_PID_NONE;
+	/* A plain thread holds the registry's lock throughout, so that the
+	 * runtime cannot be freed under it. */
+	rt = w ? smarm__worker_rt(w) : smarm__reach_take();
+	s = rt ? slot_lock(rt, to) : NULL;
+	if (s != NULL) {
+		if (s->state == SMARM__SLOT_LIVE) {
+			/* Under the slot's lock: the actor cannot end (and
+			 * drain its mailbox) meanwhile. */
+			smarm__mpscq_push(&s->actor->mbox, &m->link);
+			waiter = smarm__waiter_take(&s->actor->mbox_waiter);
+			err = 0;
+		}
+		smarm__lock_drop(&s->lock);
+	}
+	if (w == NULL)
+		smarm__reach_drop();
+	if (err) {
+		free(m);
+		return err;
+	}
+	if (waiter)
+		smarm__wake(waiter);
+	return 0;
+}
+
+/* smarm_receive once the mailbox was found empty: the next message, or
+ * NULL with *err set. */
+static mnode *receive_parked(smarm__actor *self, uint64_t timeout, int *err)
+{
+	uint64_t deadline = SMARM_FOREVER, left;
+	mnode *m;
+	int r;
+
+	for (;;) {
+		/* Announce, then look again: a sender links its message,
+		 * then looks for us (both with full barriers). */
+		smarm__atomic_store_full(&self->mbox_waiter, (AO_t)self);
+		m = mailbox_pop(self);
+		if (m) {
+			smarm__waiter_cancel(&self->mbox_waiter, self,
+					     SMARM__PARK_OPEN);
+			return m;
+		}
+		left = smarm__wait_left(timeout, &deadline);
+		if (left == 0) {
+			smarm__waiter_cancel(&self->mbox_waiter, self,
+					     SMARM__PARK_OPEN);
+			*err = ETIMEDOUT;
+			return mailbox_pop(self);
+		}
+		r = smarm__park(self, left, SMARM__PARK_OPEN);
+		if (r != 0)
+			smarm__waiter_cancel(&self->mbox_waiter, self,
+					     SMARM__PARK_OPEN);
+		m = mailbox_pop(self);
+		if (m)
+			return m;
+		if (r == ENOMEM) {
+			*err = ENOMEM;
+			return NULL;
+		}
+	}
+}
+
+int smarm_receive(smarm_msg *out, uint64_t timeout)
+{
+	smarm__worker *w = smarm__worker_at_entry();
+	mnode *m;
+	int err = 0;
+
+	if (out == NULL)
+		return EINVAL;
+	if (w == NULL)
+		return EPERM;
+	m = mailbox_pop(smarm__current(w));
+	if (m == NULL) {
+		m = receive_parked(smarm__current(w), timeout, &err);
+		if (m == NULL)
+			return err;
+		w = smarm__worker_self();
+	}
+	out->kind = SMARM_MSG;
+	out->from = m->from;
+	out->data = m->data;
+	out->reason[0] = '\0';
+	free(m);
+	SMARM__STAT_INC(w, messages);
+	return 0;
 }
 
 /* ---- spawn ------------------------------------------------------------------- */
@@ -222,6 +421,7 @@ spawn(smarm__worker *w, smarm_fn fn, void *arg, size_t stack_size,
 		return ENOMEM;
 	}
 	a->entry = actor_main;
+	mailbox_init(a);
 	a->slot = slot;
 	a->fn = fn;
 	a->arg = arg;
@@ -286,20 +486,6 @@ int smarm_spawn(smarm_pid *pid, smarm_fn fn, void *arg)
 
 /* ---- join and detach --------------------------------------------------------- */
 
-/* The slot pid names, locked, or NULL (stale, none, or out of range). */
-static smarm__slot *slot_lock(struct smarm_runtime *rt, smarm_pid pid)
-{
-	smarm__slot *s = smarm__pid_slot(&rt->pids, pid);
-
-	if (s == NULL)
-		return NULL;
-	smarm__lock_take(&s->lock);
-	if (!smarm__pid_matches(s, pid)) {
-		smarm__lock_drop(&s->lock);
-		return NULL;
-	}
-	return s;
-}
 
 /* Retire a locked, ended slot, unlock it and cache it.  Its result, or
  * its panic reason, goes to *result, or is freed when result is NULL. */
@@ -470,23 +656,37 @@ void smarm__actor_root_result(struct smarm_runtime *rt, smarm_pid root,
 	smarm__slot_free(&rt->pids, s);
 }
 
+/* Retire s under its lock (a plain thread's send may look at it), and
+ * give it back to the table. */
+static void reap_slot(struct smarm_runtime *rt, smarm__slot *s)
+{
+	smarm__lock_take(&s->lock);
+	smarm__slot_retire(s);
+	smarm__lock_drop(&s->lock);
+	smarm__slot_give(&rt->pids, s);
+}
+
 void smarm__actor_reap(struct smarm_runtime *rt)
 {
 	uint32_t k, n = smarm__pidtab_nchunks(&rt->pids) * SMARM__CHUNK_SLOTS;
 
 	for (k = 0; rt->pids.used && k < n; k++) {
 		smarm__slot *s = smarm__slot_at(&rt->pids, k);
+		smarm__actor *a = s->actor;
+		smarm_pid pid = smarm__slot_pid(s);
 
 		if (s->state == SMARM__SLOT_LIVE) {
-			/* Never ended; maybe never ran. */
-			if (s->actor->stack)
-				smarm__stack_put(&rt->stacks, s->actor->stack);
-			free(s->actor);
-			smarm__slot_free(&rt->pids, s);
+			/* Never ended; maybe never ran.  Once retired, no
+			 * send reaches its mailbox: then it is emptied. */
+			reap_slot(rt, s);
+			mailbox_drain(rt, a, pid);
+			if (a->stack)
+				smarm__stack_put(&rt->stacks, a->stack);
+			free(a);
 		} else if (s->state == SMARM__SLOT_ENDED) {
 			if (s->flags & SMARM__SLOT_PANICKED)
 				free(s->result);
-			smarm__slot_free(&rt->pids, s);
+			reap_slot(rt, s);
 		}
 	}
 }

@@ -251,7 +251,7 @@ int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 	chan *c = (chan *)rx;
 	smarm__worker *w = smarm__worker_at_entry();
 	struct recv_wait rw;
-	uint64_t deadline = SMARM_FOREVER, left = SMARM_FOREVER;
+	uint64_t deadline = SMARM_FOREVER, left;
 	int r;
 
 	if (rx == NULL || out == NULL)
@@ -271,16 +271,10 @@ int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 			smarm__lock_drop(&c->lock);
 			return EPIPE;
 		}
-		if (timeout != SMARM_FOREVER) {
-			uint64_t now = timeout ? smarm_now() : 0;
-
-			if (deadline == SMARM_FOREVER)
-				deadline = smarm__deadline(now, timeout);
-			left = now < deadline ? deadline - now : 0;
-			if (left == 0) {
-				smarm__lock_drop(&c->lock);
-				return ETIMEDOUT;
-			}
+		left = smarm__wait_left(timeout, &deadline);
+		if (left == 0) {
+			smarm__lock_drop(&c->lock);
+			return ETIMEDOUT;
 		}
 		c->waiter = &rw;
 		smarm__lock_drop(&c->lock);

@@ -29,11 +29,6 @@
 /* One runtime runs at a time in a process: set while one does. */
 static smarm__atomic running_any = SMARM__ATOMIC_INIT(0);
 
-/* The runtime smarm_stats_get reports on: the one running, or the last
- * one that ran, until it is freed.  Read and cleared under stats_lock, so
- * that a free never pulls it from under a reader. */
-static smarm_runtime *stats_rt;
-static smarm__lock stats_lock; /* all-zero: free */
 
 /* ---- the worker threads ---------------------------------------------------- */
 
@@ -265,9 +260,7 @@ int smarm_runtime_run(smarm_runtime *rt, smarm_fn fn, void *arg,
 	if (!smarm__atomic_cas_full(&running_any, 0, 1))
 		return EBUSY;
 	smarm__atomic_store_release(&rt->running, 1);
-	smarm__lock_take(&stats_lock);
-	stats_rt = rt;
-	smarm__lock_drop(&stats_lock);
+	smarm__reach_set(rt);
 	err = run(rt, fn, arg, &res, &panicked);
 	smarm__atomic_store_release(&rt->running, 0);
 	smarm__atomic_store_release(&running_any, 0);
@@ -289,10 +282,7 @@ void smarm_runtime_free(smarm_runtime *rt)
 		      "refused\n", stderr);
 		return;
 	}
-	smarm__lock_take(&stats_lock);
-	if (stats_rt == rt)
-		stats_rt = NULL;
-	smarm__lock_drop(&stats_lock);
+	smarm__reach_clear(rt);
 	free(rt->threads);
 	smarm__idle_fini(rt);
 	smarm__pidtab_fini(&rt->pids);
@@ -326,11 +316,10 @@ int smarm_stats_get(smarm_stats *out)
 
 	if (out == NULL)
 		return EINVAL;
-	smarm__lock_take(&stats_lock);
-	rt = stats_rt;
+	rt = smarm__reach_take();
 	if (rt)
 		smarm__idle_stats(rt, out);
-	smarm__lock_drop(&stats_lock);
+	smarm__reach_drop();
 	return rt ? 0 : ESRCH;
 }
 

@@ -86,6 +86,11 @@ typedef struct smarm__actor {
 	smarm__atomic pstate;             /* SMARM__RUNNING, ... */
 	smarm__mpscq_node wake_link;      /* in an inbox or the global queue */
 	smarm__flink free_link;           /* in a free list, once ended */
+	/* Its mailbox (actor.c's): messages from any thread, the stub node
+	 * of their queue, and the owner parked in smarm_receive. */
+	smarm__mpscq mbox;
+	smarm__mpscq_node mbox_stub;
+	smarm__atomic mbox_waiter;
 	SMARM__FIBER_FIELD                /* ThreadSanitizer builds only */
 } smarm__actor;
 

@@ -17,6 +17,8 @@
 
 #include <stdint.h>
 
+#include "smarm.h"
+
 /* One pending deadline; embedded in its waiter. */
 typedef struct smarm__timer {
 	uint64_t deadline;
@@ -54,6 +56,22 @@ static inline int smarm__timer_pending(const smarm__timer *tm)
 static inline uint64_t smarm__deadline(uint64_t now, uint64_t timeout)
 {
 	return timeout > UINT64_MAX - now ? UINT64_MAX : now + timeout;
+}
+
+/* What is left of a wait of `timeout` ns (SMARM_FOREVER: no limit, and
+ * all of it is left) whose deadline the first call fixes in *deadline
+ * (start it at SMARM_FOREVER); 0 once it is over.  A timeout of 0 reads
+ * no clock. */
+static inline uint64_t smarm__wait_left(uint64_t timeout, uint64_t *deadline)
+{
+	uint64_t now;
+
+	if (timeout == SMARM_FOREVER)
+		return SMARM_FOREVER;
+	now = timeout ? smarm_now() : 0;
+	if (*deadline == SMARM_FOREVER)
+		*deadline = smarm__deadline(now, timeout);
+	return now < *deadline ? *deadline - now : 0;
 }
 
 #endif /* SMARM_TIMER_H */

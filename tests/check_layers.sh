@@ -30,7 +30,7 @@ floor_of() {
 	sched | worker) echo 4 ;;
 	idle) echo 5 ;;
 	actor) echo 6 ;;
-	chan | mailbox | mutex | io | blocking | preempt) echo 7 ;;
+	chan | mutex | io | blocking | preempt) echo 7 ;;
 	supervisor) echo 8 ;;
 	runtime) echo 9 ;;
 	error) echo 10 ;;
