@@ -259,8 +259,7 @@ int smarm_send_to(smarm_pid to, void *msg)
 	if (m == NULL)
 		return ENOMEM;
 	m->data = msg;
-	m->from = w ? smarm__slot_pid(smarm__current(w)->slot) :
-		SMARM_PID_NONE;
+	m->from = smarm_self();
 	/* A plain thread holds the registry's lock throughout, so that the
 	 * runtime cannot be freed under it. */
 	rt = w ? smarm__worker_rt(w) : smarm__reach_take();

@@ -611,7 +611,8 @@ int smarm__park(smarm__actor *self, uint64_t timeout, unsigned flags)
 
 /* a's state went PARKED -> RUNNING under our hands: queue it where it may
  * run.  w is the calling thread's worker, NULL for a plain thread. */
-static void make_runnable(smarm__worker *w, smarm__actor *a)
+static __attribute__((noinline)) void
+make_runnable_slow(smarm__worker *w, smarm__actor *a)
 {
 	if (__builtin_expect(a->timed, 0))
 		timer_cancel(a);
@@ -641,6 +642,18 @@ static void make_runnable(smarm__worker *w, smarm__actor *a)
 	}
 }
 
+/* A worker waking an actor neither timed nor pinned is the common case. */
+static inline __attribute__((always_inline)) void
+make_runnable(smarm__worker *w, smarm__actor *a)
+{
+	if (__builtin_expect(w == NULL || a->timed || a->pinned, 0)) {
+		make_runnable_slow(w, a);
+		return;
+	}
+	STAT_INC(w, wakeups);
+	runnext_wake(w, a);
+}
+
 void smarm__wake(smarm__actor *a)
 {
 	smarm__worker *w = worker_at_entry();
@@ -654,13 +667,7 @@ void smarm__wake(smarm__actor *a)
 	 */
 	if (s == SMARM__PARKED && w != NULL && !a->timed) {
 		smarm__atomic_store_relaxed(&a->pstate, SMARM__RUNNING);
-		if (__builtin_expect(a->pinned, 0)) {
-			make_runnable(w, a);
-		} else {
-			/* make_runnable's common case, inline */
-			STAT_INC(w, wakeups);
-			runnext_wake(w, a);
-		}
+		make_runnable(w, a);
 		return;
 	}
 	for (;;) {
@@ -690,15 +697,10 @@ void smarm__waiter_cancel(smarm__atomic *word, smarm__actor *self,
 
 /* ---- the actor's own calls -------------------------------------------------- */
 
-/*
- * A yield on a worker alone in its runtime, in the common case: no timer
- * pending, nothing in the inbox, not a turn for the rare picks, and no
- * run-next, deque or pinned actor, so the next actor is the run queue's
- * oldest.  Nobody else takes from a lone worker's run queue, so self
- * goes in before its context is saved, and nothing is left for after the
- * switch.  Returns nonzero when it did the yield (or found nothing else
- * to run); 0 sends the caller the general way.
- */
+/* A yield on a lone worker whose only local work is its run queue (no
+ * timer, inbox, rare pick, run-next, deque or pinned actor): nobody else
+ * takes from that queue, so self goes in before its context is saved.
+ * Nonzero when done (or nothing else can run); 0: the general way. */
 static inline __attribute__((always_inline)) int
 yield_alone(smarm__worker *w, smarm__actor *self)
 {

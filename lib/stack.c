@@ -43,8 +43,8 @@
 #define MAP_HEADROOM 2048u
 /* valgrind's address-space manager overflows near 28k segments. */
 #define VALGRIND_GUARDED_MAX 12000u
-/* Ranges per process_madvise call (the kernel's UIO_MAXIOV). */
-#define IOV_BATCH 1024u
+/* Ranges per process_madvise call (at most the kernel's UIO_MAXIOV). */
+#define ADVICE_BATCH 64u
 
 const volatile uint64_t smarm__canary_ok = SMARM__CANARY;
 
@@ -128,34 +128,51 @@ int smarm__stack_pool_init(smarm__stack_pool *p, int mode, size_t size)
 }
 
 /*
- * madvise(advice) over n ranges: one process_madvise call per IOV_BATCH
- * ranges where the kernel takes that advice for this process, else one
- * madvise per range (and from then on in this pool).  valgrind does not
- * know process_madvise.  Returns 0, or -1 when a range was refused.
+ * Ranges gathered for one advice, given to the kernel a batch at a time:
+ * one process_madvise call per batch where the kernel takes that advice
+ * for this process, else one madvise per range (and from then on in this
+ * pool).  valgrind does not know process_madvise.
  */
-static int advise(smarm__stack_pool *p, const struct iovec *iov, size_t n,
-		  int advice)
-{
-	size_t i, j, k, want;
-	int bad = 0;
+struct advice {
+	smarm__stack_pool *p;
+	int advice;
+	int bad;                 /* a range was refused */
+	size_t n;
+	struct iovec iov[ADVICE_BATCH];
+};
 
-	for (i = 0; i < n; i += k) {
-		k = n - i < IOV_BATCH ? n - i : IOV_BATCH;
-		if (!p->batch_guard && !RUNNING_ON_VALGRIND) {
-			for (want = 0, j = i; j < i + k; j++)
-				want += iov[j].iov_len;
-			if (syscall(SYS_process_madvise, PIDFD_SELF_THREAD,
-				    iov + i, k, advice, 0) == (long)want)
-				continue;
-			/* Not taken (an older kernel): per range from here
-			 * on.  Advice that went in already stays. */
-			p->batch_guard = 1;
+static void advice_flush(struct advice *a)
+{
+	size_t i, want = 0;
+
+	if (a->n == 0)
+		return;
+	if (!a->p->batch_guard && !RUNNING_ON_VALGRIND) {
+		for (i = 0; i < a->n; i++)
+			want += a->iov[i].iov_len;
+		if (syscall(SYS_process_madvise, PIDFD_SELF_THREAD, a->iov,
+			    a->n, a->advice, 0) == (long)want) {
+			a->n = 0;
+			return;
 		}
-		for (j = i; j < i + k; j++)
-			if (madvise(iov[j].iov_base, iov[j].iov_len, advice))
-				bad = -1;
+		/* Not taken (an older kernel): per range from here on.
+		 * Advice that went in already stays. */
+		a->p->batch_guard = 1;
 	}
-	return bad;
+	for (i = 0; i < a->n; i++)
+		if (madvise(a->iov[i].iov_base, a->iov[i].iov_len, a->advice))
+			a->bad = 1;
+	a->n = 0;
+}
+
+static void advice_add(struct advice *a, void *base, size_t len)
+{
+	if (len == 0)
+		return;
+	a->iov[a->n].iov_base = base;
+	a->iov[a->n].iov_len = len;
+	if (++a->n == ADVICE_BATCH)
+		advice_flush(a);
 }
 
 /* Put the guard (or the canary) below the usable area [lo, ...). The
@@ -209,26 +226,16 @@ static smarm__stack *describe(smarm__stack_pool *p, smarm__stack *s, char *lo,
  * when they all went in. */
 static int guard_slab(smarm__stack_pool *p, smarm__slab *sl, size_t n)
 {
-	struct iovec iov[64];
-	size_t i, k = 0;
+	struct advice a = { .p = p, .advice = MADV_GUARD_INSTALL };
+	size_t i;
 
 	if (p->guard != SMARM_GUARD_MADVISE || p->batch_guard ||
 	    RUNNING_ON_VALGRIND)
 		return 0;
-	for (i = 0; i < n; i++) {
-		iov[k].iov_base = sl->base + i * p->stride;
-		iov[k].iov_len = PAGE;
-		if (++k == 64 || i + 1 == n) {
-			if (syscall(SYS_process_madvise, PIDFD_SELF_THREAD,
-				    iov, k, MADV_GUARD_INSTALL, 0) !=
-			    (long)(k * PAGE)) {
-				p->batch_guard = 1;
-				return 0;
-			}
-			k = 0;
-		}
-	}
-	return 1;
+	for (i = 0; i < n; i++)
+		advice_add(&a, sl->base + i * p->stride, PAGE);
+	advice_flush(&a);
+	return !a.bad;
 }
 
 static smarm__slab *new_slab(smarm__stack_pool *p)
@@ -437,34 +444,23 @@ void smarm__stack_put_cached(smarm__stack_pool *p, smarm__stack_cache *c,
 
 /* ---- giving pages back ------------------------------------------------------ */
 
-/* The pages of s below its top `keep` bytes (a canary's page stays). */
-static void range(const smarm__stack *s, size_t keep, struct iovec *v)
-{
-	char *lo = s->lo + (s->guard == SMARM_GUARD_CANARY ? PAGE : 0);
-	char *hi = s->top - keep;
-
-	v->iov_base = lo;
-	v->iov_len = hi > lo ? (size_t)(hi - lo) : 0;
-}
-
 /* Advise away the pages of a chain linked by `next` (n stacks at most,
- * all of it when n is 0), `keep` top bytes spared; marks each cold. */
+ * all of it when n is 0) below their top `keep` bytes, a canary's page
+ * spared; marks each cold when nothing is kept. */
 static void trim_chain(smarm__stack_pool *p, smarm__stack *s, size_t n,
 		       size_t keep)
 {
-	struct iovec iov[64];
-	size_t k = 0, i;
+	struct advice a = { .p = p, .advice = MADV_DONTNEED };
+	size_t i;
 
 	for (i = 0; s != NULL && (n == 0 || i < n); s = s->next, i++) {
-		range(s, keep, &iov[k]);
+		char *lo = s->lo + (s->guard == SMARM_GUARD_CANARY ? PAGE : 0);
+		char *hi = s->top - keep;
+
+		advice_add(&a, lo, hi > lo ? (size_t)(hi - lo) : 0);
 		s->cold = keep == 0;
-		if (iov[k].iov_len != 0 && ++k == 64) {
-			advise(p, iov, k, MADV_DONTNEED);
-			k = 0;
-		}
 	}
-	if (k)
-		advise(p, iov, k, MADV_DONTNEED);
+	advice_flush(&a);
 }
 
 /* Take the used (not cold) stacks out of the loose list: their chain,
