@@ -126,7 +126,10 @@ typedef struct smarm_spawn_opts {
 	size_t stack_size; /* 0 = the runtime's default */
 	const char *name;  /* copied; NULL = no name */
 	unsigned flags;    /* SMARM_SPAWN_* */
-	uintptr_t reserved[13]; /* keep zero */
+	smarm_pid supervisor; /* gets the end as a signal; SMARM_PID_NONE */
+	uint64_t deadline; /* ns from the spawn, after which the actor is
+			      cancelled; 0 or SMARM_FOREVER = none */
+	uintptr_t reserved[11]; /* keep zero */
 } smarm_spawn_opts;
 
 /* Counters of a runtime (smarm_stats_get), cumulative over its runs. */
@@ -169,6 +172,8 @@ SMARM_API int smarm_name(smarm_pid pid, char *buf, size_t size);
 SMARM_API int smarm_yield(void);
 SMARM_API void smarm_exit(void *result) SMARM__NORETURN;
 SMARM_API void smarm_panic(const char *fmt, ...) SMARM__PANIC_ATTRS;
+SMARM_API int smarm_cancel(smarm_pid pid);
+SMARM_API int smarm_cancelled(void);
 
 /* ---- Channels ------------------------------------------------------------- */
 
@@ -182,21 +187,75 @@ SMARM_API int smarm_rx_close(smarm_rx *rx);
 
 /* ---- Mailboxes ------------------------------------------------------------ */
 
-/* smarm_msg.kind: a message sent with smarm_send_to. */
+/* smarm_msg.kind: a message sent with smarm_send_to, or a signal: how a
+ * supervised or monitored actor ended. */
 #define SMARM_MSG 0
+#define SMARM_SIG_EXIT 1    /* it returned or called smarm_exit */
+#define SMARM_SIG_PANIC 2   /* it panicked; reason says why */
+#define SMARM_SIG_TIMEOUT 3 /* it ran past its deadline, however it ended */
 #define SMARM_REASON_MAX 128
 
 /* What smarm_receive fills. */
 typedef struct smarm_msg {
-	int kind;                      /* SMARM_MSG */
-	smarm_pid from;                /* the sender; SMARM_PID_NONE for a
-					  plain OS thread */
-	void *data;                    /* the pointer that was sent */
-	char reason[SMARM_REASON_MAX]; /* "" for a message */
+	int kind;                      /* SMARM_MSG or SMARM_SIG_* */
+	smarm_pid from;                /* the sender (SMARM_PID_NONE for a
+					  plain OS thread), or the actor
+					  whose end is signalled */
+	void *data;                    /* the pointer that was sent, or the
+					  result of an actor that exited */
+	char reason[SMARM_REASON_MAX]; /* a panic's reason; "" otherwise */
 } smarm_msg;
 
 SMARM_API int smarm_send_to(smarm_pid to, void *msg);
 SMARM_API int smarm_receive(smarm_msg *out, uint64_t timeout);
+SMARM_API int smarm_monitor(smarm_pid pid);
+
+/* ---- Supervisors ------------------------------------------------------------ */
+
+/* smarm_sup_spec.strategy: what a child's end restarts. */
+#define SMARM_ONE_FOR_ONE 0  /* that child */
+#define SMARM_ONE_FOR_ALL 1  /* every child */
+#define SMARM_REST_FOR_ONE 2 /* that child and those after it in the spec */
+
+/* smarm_child_spec.restart: which ends restart a child. */
+#define SMARM_PERMANENT 0 /* every end */
+#define SMARM_TRANSIENT 1 /* a panic or a timeout */
+#define SMARM_TEMPORARY 2 /* none */
+
+/* A supervised child.  All zero (but fn) is a valid default. */
+typedef struct smarm_child_spec {
+	const char *name;  /* copied at each start; NULL = no name */
+	smarm_fn fn;
+	void *arg;
+	int restart;       /* SMARM_PERMANENT, ... */
+	size_t stack_size; /* 0 = the runtime's default */
+	uint64_t deadline; /* of each start, as smarm_spawn_opts.deadline */
+	uintptr_t reserved[4]; /* keep zero */
+} smarm_child_spec;
+
+/* A supervisor.  All zero (but the children) is a valid default. */
+typedef struct smarm_sup_spec {
+	int strategy;      /* SMARM_ONE_FOR_ONE, ... */
+	unsigned intensity; /* restarts allowed within period; 0 = 3 */
+	uint64_t period;   /* ns; 0 = 5 s */
+	const smarm_child_spec *children;
+	size_t nchildren;
+	uintptr_t reserved[4]; /* keep zero */
+} smarm_sup_spec;
+
+SMARM_API int smarm_supervisor_run(const smarm_sup_spec *spec);
+
+/* ---- Groups ----------------------------------------------------------------- */
+
+/* Actors joined and cancelled together.  Used by one actor at a time. */
+typedef struct smarm_group smarm_group;
+
+SMARM_API int smarm_group_new(smarm_group **g);
+SMARM_API int smarm_group_spawn(smarm_group *g, smarm_pid *pid, smarm_fn fn,
+				void *arg);
+SMARM_API int smarm_group_join(smarm_group *g, uint64_t timeout);
+SMARM_API int smarm_group_cancel(smarm_group *g);
+SMARM_API void smarm_group_free(smarm_group *g);
 
 /* ---- Preemption points ----------------------------------------------------- */
 

@@ -25,6 +25,7 @@
 #include "actor.h"
 #include "context.h"
 #include "lock.h"
+#include "mailbox.h"
 #include "mpscq.h"
 #include "pid.h"
 #include "sched.h"
@@ -38,78 +39,6 @@ static int reserved_used(const uintptr_t *r, size_t n)
 		if (*r++)
 			return 1;
 	return 0;
-}
-
-/* ---- the mailbox ------------------------------------------------------------ */
-
-/* A message on its way: the queue's node first, the pointer, the
- * sender. */
-typedef struct mnode {
-	smarm__mpscq_node link;
-	void *data;
-	smarm_pid from;
-} mnode;
-
-static void mailbox_init(smarm__actor *a)
-{
-	smarm__mpscq_init(&a->mbox, &a->mbox_stub);
-	smarm__atomic_store_relaxed(&a->mbox_waiter, 0);
-}
-
-/* The oldest message in a's mailbox, or NULL: its owner only. */
-static mnode *mailbox_pop(smarm__actor *a)
-{
-	return (mnode *)(void *)smarm__mpscq_pop(&a->mbox, &a->mbox_stub);
-}
-
-/* Hand every message left in a's mailbox to the dead-letter function,
- * oldest first: a has ended (no send can queue any more) or never will. */
-static void mailbox_drain(struct smarm_runtime *rt, smarm__actor *a,
-			  smarm_pid pid)
-{
-	void (*dead)(void *, smarm_pid) = rt->cfg.dead_letter;
-	mnode *m;
-
-	while ((m = mailbox_pop(a)) != NULL) {
-		void *data = m->data;
-
-		free(m);
-		if (dead)
-			dead(data, pid);
-		else
-			free(data);
-	}
-}
-
-/* ---- which runtime a plain thread reaches ------------------------------------- */
-
-static struct smarm_runtime *reach_rt;
-static smarm__lock reach_lock; /* all-zero: free */
-
-struct smarm_runtime *smarm__reach_take(void)
-{
-	smarm__lock_take(&reach_lock);
-	return reach_rt;
-}
-
-void smarm__reach_drop(void)
-{
-	smarm__lock_drop(&reach_lock);
-}
-
-void smarm__reach_set(struct smarm_runtime *rt)
-{
-	smarm__lock_take(&reach_lock);
-	reach_rt = rt;
-	smarm__lock_drop(&reach_lock);
-}
-
-void smarm__reach_clear(struct smarm_runtime *rt)
-{
-	smarm__lock_take(&reach_lock);
-	if (reach_rt == rt)
-		reach_rt = NULL;
-	smarm__lock_drop(&reach_lock);
 }
 
 /* ---- the end ----------------------------------------------------------------- */
@@ -132,9 +61,10 @@ static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 	struct smarm_runtime *rt = smarm__worker_rt(w);
 	smarm__slot *s = self->slot;
 	smarm__actor *joiner = NULL;
+	struct smarm__signal *owed;
 	char name[SMARM_NAME_MAX];
 	smarm_pid pid;
-	int detached;
+	int detached, flags;
 
 	/* An overwritten canary stops the process before the end is
 	 * published: nobody may join a result computed on a broken stack. */
@@ -145,8 +75,10 @@ static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 	s->state = SMARM__SLOT_ENDED;
 	if (panicked)
 		s->flags |= SMARM__SLOT_PANICKED;
-	detached = (s->flags & SMARM__SLOT_DETACHED) != 0;
+	flags = s->flags;
+	detached = (flags & SMARM__SLOT_DETACHED) != 0;
 	pid = smarm__slot_pid(s);
+	owed = smarm__end_take(self);
 	if (detached) {
 		memcpy(name, s->name, sizeof(name));
 		smarm__slot_retire(s);
@@ -159,7 +91,15 @@ static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 	/* Ended: no send queues any more, and what did is complete. */
 	if (__builtin_expect(smarm__mpscq_busy(&self->mbox, &self->mbox_stub),
 			     0))
-		mailbox_drain(rt, self, pid);
+		smarm__mailbox_drain(rt, self, pid);
+	if (__builtin_expect(owed != NULL || self->deadline != NULL, 0) &&
+	    smarm__end_send(rt, self, owed, pid, flags, result) != 0 &&
+	    detached && panicked) {
+		/* Its supervisor or a monitor heard of the panic. */
+		free(result);
+		panicked = 0;
+		result = NULL;
+	}
 	if (detached) {
 		if (panicked)
 			report_panic(pid, name, result);
@@ -167,7 +107,7 @@ static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 	} else if (joiner) {
 		smarm__wake(joiner);
 	}
-	if (panicked)
+	if (flags & SMARM__SLOT_PANICKED)
 		SMARM__STAT_INC(w, panicked);
 	smarm__sched_exit(w, self);
 }
@@ -222,132 +162,27 @@ void smarm_panic(const char *fmt, ...)
 int smarm_sleep(uint64_t ns)
 {
 	smarm__worker *w = smarm__worker_at_entry();
+	smarm__actor *self;
+	int r;
 
 	if (w == NULL)
 		return EPERM;
 	if (ns == 0)
 		return smarm__yield(w);
-	return smarm__park(smarm__current(w), ns, 0) == ENOMEM ? ENOMEM : 0;
-}
-
-/* The slot pid names, locked, or NULL (stale, none, or out of range). */
-static smarm__slot *slot_lock(struct smarm_runtime *rt, smarm_pid pid)
-{
-	smarm__slot *s = smarm__pid_slot(&rt->pids, pid);
-
-	if (s == NULL)
-		return NULL;
-	smarm__lock_take(&s->lock);
-	if (!smarm__pid_matches(s, pid)) {
-		smarm__lock_drop(&s->lock);
-		return NULL;
+	/* Only a canceller takes the sleeper out of its own word and wakes
+	 * it; the timer ends the sleep otherwise. */
+	self = smarm__current(w);
+	smarm__wait_on(self, self, SMARM__WAIT_SELF);
+	smarm__atomic_store_full(&self->cword, (AO_t)self);
+	r = smarm__cancel_take(self) ? ECANCELED : smarm__park(self, ns, 0);
+	if (r == 0) {
+		smarm__cancel_take(self);
+		return ECANCELED;
 	}
-	return s;
-}
-
-/* ---- messages ----------------------------------------------------------------- */
-
-int smarm_send_to(smarm_pid to, void *msg)
-{
-	smarm__worker *w = smarm__worker_at_entry();
-	struct smarm_runtime *rt;
-	smarm__actor *waiter = NULL;
-	smarm__slot *s;
-	mnode *m = malloc(sizeof(*m));
-	int err = ESRCH;
-
-	if (m == NULL)
-		return ENOMEM;
-	m->data = msg;
-	m->from = smarm_self();
-	/* A plain thread holds the registry's lock throughout, so that the
-	 * runtime cannot be freed under it. */
-	rt = w ? smarm__worker_rt(w) : smarm__reach_take();
-	s = rt ? slot_lock(rt, to) : NULL;
-	if (s != NULL) {
-		if (s->state == SMARM__SLOT_LIVE) {
-			/* Under the slot's lock: the actor cannot end (and
-			 * drain its mailbox) meanwhile. */
-			smarm__mpscq_push(&s->actor->mbox, &m->link);
-			waiter = smarm__waiter_take(&s->actor->mbox_waiter);
-			err = 0;
-		}
-		smarm__lock_drop(&s->lock);
-	}
-	if (w == NULL)
-		smarm__reach_drop();
-	if (err) {
-		free(m);
-		return err;
-	}
-	if (waiter)
-		smarm__wake(waiter);
-	return 0;
-}
-
-/* smarm_receive once the mailbox was found empty: the next message, or
- * NULL with *err set. */
-static mnode *receive_parked(smarm__actor *self, uint64_t timeout, int *err)
-{
-	uint64_t deadline = SMARM_FOREVER, left;
-	mnode *m;
-	int r;
-
-	for (;;) {
-		/* Announce, then look again: a sender links its message,
-		 * then looks for us (both with full barriers). */
-		smarm__atomic_store_full(&self->mbox_waiter, (AO_t)self);
-		m = mailbox_pop(self);
-		if (m) {
-			smarm__waiter_cancel(&self->mbox_waiter, self,
-					     SMARM__PARK_OPEN);
-			return m;
-		}
-		left = smarm__wait_left(timeout, &deadline);
-		if (left == 0) {
-			smarm__waiter_cancel(&self->mbox_waiter, self,
-					     SMARM__PARK_OPEN);
-			*err = ETIMEDOUT;
-			return mailbox_pop(self);
-		}
-		r = smarm__park(self, left, SMARM__PARK_OPEN);
-		if (r != 0)
-			smarm__waiter_cancel(&self->mbox_waiter, self,
-					     SMARM__PARK_OPEN);
-		m = mailbox_pop(self);
-		if (m)
-			return m;
-		if (r == ENOMEM) {
-			*err = ENOMEM;
-			return NULL;
-		}
-	}
-}
-
-int smarm_receive(smarm_msg *out, uint64_t timeout)
-{
-	smarm__worker *w = smarm__worker_at_entry();
-	mnode *m;
-	int err = 0;
-
-	if (out == NULL)
-		return EINVAL;
-	if (w == NULL)
-		return EPERM;
-	m = mailbox_pop(smarm__current(w));
-	if (m == NULL) {
-		m = receive_parked(smarm__current(w), timeout, &err);
-		if (m == NULL)
-			return err;
-		w = smarm__worker_self();
-	}
-	out->kind = SMARM_MSG;
-	out->from = m->from;
-	out->data = m->data;
-	out->reason[0] = '\0';
-	free(m);
-	SMARM__STAT_INC(w, messages);
-	return 0;
+	/* Out of the word, or the wake of a canceller that came first: its
+	 * request then waits for the next call. */
+	smarm__waiter_cancel(&self->cword, self, 0);
+	return r == ETIMEDOUT ? 0 : r;
 }
 
 /* ---- spawn ------------------------------------------------------------------- */
@@ -400,9 +235,48 @@ stack_for(struct smarm_runtime *rt, smarm__worker *w, smarm__actor *a,
 	return 0;
 }
 
+/* The rest of a spawn with a supervisor or a deadline (opts). */
+static __attribute__((noinline)) int
+spawn_watched(smarm__worker *w, smarm__actor *a, smarm__slot *slot,
+	      const char *name, unsigned flags, smarm_pid *pid,
+	      const smarm_spawn_opts *opts)
+{
+	struct smarm_runtime *rt = smarm__worker_rt(w);
+	int err = 0;
+
+	if (opts->supervisor.id != 0)
+		err = smarm__watch_supervisor(rt, a, opts->supervisor);
+	if (err == 0) {
+		/* Named first: a deadline that passes at once finds it. */
+		slot_open(slot, a, name, flags, pid);
+		if (opts->deadline != 0 && opts->deadline != SMARM_FOREVER)
+			err = smarm__deadline_set(w, a, opts->deadline);
+		if (err) {
+			smarm__lock_take(&slot->lock);
+			smarm__slot_retire(slot);
+			smarm__lock_drop(&slot->lock);
+			smarm__mailbox_drain(rt, a, SMARM_PID_NONE);
+		}
+	}
+	if (err) {
+		smarm__watch_undo(a);
+		smarm__fiber_destroy(a);
+		if (a->stack)
+			smarm__stack_put_cached(&rt->stacks,
+						smarm__worker_stacks(w),
+						a->stack);
+		smarm__actor_release(w, a);
+		smarm__slot_cache_put(&rt->pids, smarm__worker_slots(w), slot);
+		return err;
+	}
+	smarm__sched_start(w, a);
+	return 0;
+}
+
 static inline __attribute__((always_inline)) int
 spawn(smarm__worker *w, smarm_fn fn, void *arg, size_t stack_size,
-      const char *name, unsigned flags, smarm_pid *pid)
+      const char *name, unsigned flags, smarm_pid *pid,
+      const smarm_spawn_opts *watch)
 {
 	struct smarm_runtime *rt = smarm__worker_rt(w);
 	smarm__slot *slot;
@@ -420,12 +294,14 @@ spawn(smarm__worker *w, smarm_fn fn, void *arg, size_t stack_size,
 		return ENOMEM;
 	}
 	a->entry = actor_main;
-	mailbox_init(a);
+	smarm__mailbox_init(a);
 	a->slot = slot;
 	a->fn = fn;
 	a->arg = arg;
 	a->pinned = (flags & SMARM_SPAWN_PINNED) != 0;
 	smarm__fiber_create(a);
+	if (__builtin_expect(watch != NULL, 0))
+		return spawn_watched(w, a, slot, name, flags, pid, watch);
 	slot_open(slot, a, name, flags, pid);
 	smarm__sched_start(w, a);
 	return 0;
@@ -435,7 +311,7 @@ int smarm__actor_spawn(smarm__worker *w, smarm_fn fn, void *arg,
 		       size_t stack_size, const char *name, unsigned flags,
 		       smarm_pid *pid)
 {
-	return spawn(w, fn, arg, stack_size, name, flags, pid);
+	return spawn(w, fn, arg, stack_size, name, flags, pid, NULL);
 }
 
 void smarm_spawn_opts_init(smarm_spawn_opts *opts)
@@ -450,6 +326,7 @@ int smarm_spawn_opt(smarm_pid *pid, smarm_fn fn, void *arg,
 	smarm__worker *w;
 	size_t size = 0;
 	const char *name = NULL;
+	const smarm_spawn_opts *watch = NULL;
 	unsigned flags = 0;
 
 	if (opts) {
@@ -459,6 +336,9 @@ int smarm_spawn_opt(smarm_pid *pid, smarm_fn fn, void *arg,
 		size = opts->stack_size;
 		name = opts->name;
 		flags = opts->flags;
+		if (opts->supervisor.id != 0 ||
+		    (opts->deadline != 0 && opts->deadline != SMARM_FOREVER))
+			watch = opts;
 	}
 	if (fn == NULL ||
 	    (flags & ~(SMARM_SPAWN_DETACHED | SMARM_SPAWN_PINNED)) ||
@@ -468,7 +348,7 @@ int smarm_spawn_opt(smarm_pid *pid, smarm_fn fn, void *arg,
 	w = smarm__worker_at_entry();
 	if (w == NULL)
 		return EPERM;
-	return spawn(w, fn, arg, size, name, flags, pid);
+	return spawn(w, fn, arg, size, name, flags, pid, watch);
 }
 
 int smarm_spawn(smarm_pid *pid, smarm_fn fn, void *arg)
@@ -480,7 +360,7 @@ int smarm_spawn(smarm_pid *pid, smarm_fn fn, void *arg)
 	w = smarm__worker_at_entry();
 	if (w == NULL)
 		return EPERM;
-	return spawn(w, fn, arg, 0, NULL, 0, pid);
+	return spawn(w, fn, arg, 0, NULL, 0, pid, NULL);
 }
 
 /* ---- join and detach --------------------------------------------------------- */
@@ -506,34 +386,42 @@ slot_close(smarm__worker *w, smarm__slot *s, void **result)
 }
 
 /* Wait for the actor of the locked slot s to end; the slot is locked
- * again on success (0), unlocked on ETIMEDOUT or ENOMEM. */
+ * again on success (0), unlocked on ETIMEDOUT, ECANCELED or ENOMEM. */
 static int join_wait(smarm__slot *s, uint64_t timeout)
 {
 	smarm__actor *self = smarm__current(smarm__worker_at_entry());
+	AO_t seen = self->cancels_seen;
 	int r;
 
 	/* The flag keeps the slot ours (no detach, no second joiner) until
-	 * we clear it, even if we time out. */
+	 * we clear it, even if we give up.  The ending actor takes us out of
+	 * the word under the lock; a canceller, without it. */
 	s->flags |= SMARM__SLOT_JOINING;
-	smarm__atomic_store_relaxed(&s->joiner, (AO_t)self);
+	smarm__wait_on(self, s, SMARM__WAIT_JOIN);
+	smarm__atomic_store_full(&s->joiner, (AO_t)self);
 	smarm__lock_drop(&s->lock);
-	r = smarm__park(self, timeout, 0);
-	smarm__lock_take(&s->lock);
-	if (s->state != SMARM__SLOT_ENDED) {
-		/* Not ended: the word still holds us, nobody else clears it. */
-		smarm__atomic_store_relaxed(&s->joiner, 0);
-		s->flags &= (uint8_t)~SMARM__SLOT_JOINING;
-		smarm__lock_drop(&s->lock);
-		return r == ENOMEM ? ENOMEM : ETIMEDOUT;
-	}
-	smarm__lock_drop(&s->lock);
-	/* It ended, and took us out of the word: when our timer fired
-	 * first, its wake is still on the way. */
+	r = smarm__cancel_take(self) ? ECANCELED : smarm__park(self, timeout, 0);
+	/* Woken (0) means taken out; otherwise take ourselves out, or take
+	 * the wake of whoever came first. */
 	if (r != 0)
 		smarm__waiter_cancel(&s->joiner, self, 0);
 	smarm__lock_take(&s->lock);
+	if (s->state == SMARM__SLOT_ENDED) {
+		/* A cancel that came too late for this call is the next
+		 * one's. */
+		self->cancels_seen = seen;
+		s->flags &= (uint8_t)~SMARM__SLOT_JOINING;
+		return 0;
+	}
+	if (r == 0) {
+		/* Not ended: a canceller woke us. */
+		smarm__cancel_take(self);
+		r = ECANCELED;
+	}
+	smarm__atomic_store_relaxed(&s->joiner, 0);
 	s->flags &= (uint8_t)~SMARM__SLOT_JOINING;
-	return 0;
+	smarm__lock_drop(&s->lock);
+	return r;
 }
 
 int smarm_join(smarm_pid pid, void **result, uint64_t timeout)
@@ -544,7 +432,7 @@ int smarm_join(smarm_pid pid, void **result, uint64_t timeout)
 
 	if (w == NULL)
 		return EPERM;
-	s = slot_lock(smarm__worker_rt(w), pid);
+	s = smarm__slot_lock(smarm__worker_rt(w), pid);
 	if (s == NULL)
 		return ESRCH;
 	if (s->flags & SMARM__SLOT_DETACHED)
@@ -577,7 +465,7 @@ int smarm_detach(smarm_pid pid)
 
 	if (w == NULL)
 		return EPERM;
-	s = slot_lock(smarm__worker_rt(w), pid);
+	s = smarm__slot_lock(smarm__worker_rt(w), pid);
 	if (s == NULL)
 		return ESRCH;
 	if (s->flags & SMARM__SLOT_DETACHED) {
@@ -631,7 +519,7 @@ int smarm_name(smarm_pid pid, char *buf, size_t size)
 		return EINVAL;
 	if (w == NULL)
 		return EPERM;
-	s = slot_lock(smarm__worker_rt(w), pid);
+	s = smarm__slot_lock(smarm__worker_rt(w), pid);
 	if (s == NULL)
 		return ESRCH;
 	n = strnlen(s->name, SMARM_NAME_MAX);
@@ -678,7 +566,8 @@ void smarm__actor_reap(struct smarm_runtime *rt)
 			/* Never ended; maybe never ran.  Once retired, no
 			 * send reaches its mailbox: then it is emptied. */
 			reap_slot(rt, s);
-			mailbox_drain(rt, a, pid);
+			smarm__mailbox_drain(rt, a, pid);
+			smarm__watch_undo(a);
 			if (a->stack)
 				smarm__stack_put(&rt->stacks, a->stack);
 			free(a);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "smarm.h"
+#include "mailbox.h"
 #include "sched.h"
 
 /* Internal spawn flag: the runtime joins this actor (the root). */
@@ -33,18 +34,5 @@ void smarm__actor_root_result(struct smarm_runtime *rt, smarm_pid root,
  * and, after a deadlock, of the parked ones, whose stacks are abandoned
  * where they stand. */
 void smarm__actor_reap(struct smarm_runtime *rt);
-
-/*
- * The runtime a plain OS thread reaches (smarm_send_to, smarm_stats_get):
- * the one running, or the last one that ran, until it is freed.
- * smarm__reach_take returns it (or NULL) with the registry's lock held,
- * so that a free cannot pull it from under the caller; smarm__reach_drop
- * ends that.  The runtime sets it when a run starts and clears it when it
- * is freed.
- */
-struct smarm_runtime *smarm__reach_take(void);
-void smarm__reach_drop(void);
-void smarm__reach_set(struct smarm_runtime *rt);
-void smarm__reach_clear(struct smarm_runtime *rt);
 
 #endif /* SMARM_ACTOR_H */

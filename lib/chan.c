@@ -28,10 +28,16 @@
  * instead of calling malloc.
  *
  * Lifetime.  `refs` counts the receiving end plus every sending handle;
- * the last close frees the channel and whatever is still queued.
+ * the last close frees whatever is still queued and gives the channel to
+ * a pool that keeps its memory for the next smarm_channel until the
+ * library is unloaded.  A canceller (sched.h) may hold a stale pointer to
+ * a channel its actor waited on: it takes that channel's lock and looks
+ * for the actor among its waiters, which is safe on memory that stays a
+ * channel.  Recycling never writes the lock, and `waiter` is NULL in a
+ * channel nobody waits on.
  *
- * Owns: the channel.  May touch: sched.h (park, wake), lock.h.  Never a
- * worker's fields.
+ * Owns: the channel and the pool of free ones.  May touch: sched.h (park,
+ * wake, cancellation), lock.h, freelist.h.  Never a worker's fields.
  */
 #include "config.h"
 
@@ -41,6 +47,8 @@
 
 #include "smarm.h"
 #include "atomic.h"
+#include "chan.h"
+#include "freelist.h"
 #include "lock.h"
 #include "sched.h"
 
@@ -59,6 +67,8 @@ struct recv_wait {
 };
 
 typedef struct chan {
+	smarm__waitable site;     /* first: what a canceller kicks */
+	smarm__flink free_link;   /* in the pool, once freed */
 	smarm__lock lock;         /* everything below but refs */
 	node *head, *tail;        /* the queue, oldest first */
 	node *spare;              /* an emptied node for the next send */
@@ -69,6 +79,69 @@ typedef struct chan {
 	smarm__atomic refs;       /* senders + the receiving end */
 } chan;
 
+/* Free channels, kept for reuse (see Lifetime). */
+static smarm__fpool pool; /* all-zero: empty, unlocked */
+
+static void kick(smarm__waitable *obj, smarm__actor *a);
+
+/* A channel from the pool, or a new one; NULL when memory runs out. */
+static chan *chan_new(void)
+{
+	smarm__flink *x;
+	chan *c;
+
+	smarm__lock_take(&pool.lock);
+	x = smarm__fpool_head(&pool);
+	if (x != NULL) {
+		smarm__atomic_store_relaxed(&pool.head, (AO_t)x->next);
+		pool.n--;
+	}
+	smarm__lock_drop(&pool.lock);
+	if (x != NULL)
+		return (chan *)(void *)((char *)x - offsetof(chan, free_link));
+	c = calloc(1, sizeof(*c));
+	if (c != NULL) {
+		smarm__lock_init(&c->lock);
+		c->site.kick = kick;
+	}
+	return c;
+}
+
+/* Give an unused channel (no waiter, nothing queued) to the pool. */
+static void chan_free(chan *c)
+{
+	c->head = c->tail = c->spare = NULL;
+	c->rx_closed = 0;
+	smarm__lock_take(&pool.lock);
+	c->free_link.next = smarm__fpool_head(&pool);
+	smarm__atomic_store_relaxed(&pool.head, (AO_t)&c->free_link);
+	pool.n++;
+	smarm__lock_drop(&pool.lock);
+}
+
+/* Free channels in the pool (for tests). */
+size_t smarm__chan_pooled(void)
+{
+	size_t n;
+
+	smarm__lock_take(&pool.lock);
+	n = pool.n;
+	smarm__lock_drop(&pool.lock);
+	return n;
+}
+
+/* The library is unloaded: give the pool's memory back. */
+static __attribute__((destructor)) void pool_fini(void)
+{
+	smarm__flink *x = smarm__fpool_head(&pool), *next;
+
+	for (; x != NULL; x = next) {
+		next = x->next;
+		free((char *)x - offsetof(chan, free_link));
+	}
+	smarm__atomic_store_relaxed(&pool.head, 0);
+}
+
 int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
 {
 	chan *c;
@@ -77,10 +150,9 @@ int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
 		return EINVAL;
 	if (elem_size > SIZE_MAX - sizeof(node))
 		return ENOMEM;
-	c = calloc(1, sizeof(*c));
+	c = chan_new();
 	if (c == NULL)
 		return ENOMEM;
-	smarm__lock_init(&c->lock);
 	c->elem_size = elem_size;
 	c->senders = 1;
 	smarm__atomic_store_relaxed(&c->refs, 2);
@@ -118,7 +190,7 @@ static void unref(chan *c)
 	if (smarm__atomic_fetch_add_full(&c->refs, (AO_t)-1) == 1) {
 		free_nodes(c->head);
 		free(c->spare);
-		free(c);
+		chan_free(c);
 	}
 }
 
@@ -246,6 +318,21 @@ static void stop_waiting(chan *c, struct recv_wait *rw)
 		smarm__park(rw->self, SMARM_FOREVER, PARK_RECV);
 }
 
+/* A canceller: take a out of `waiter` if it waits here, and wake it. */
+static void kick(smarm__waitable *obj, smarm__actor *a)
+{
+	chan *c = (chan *)(void *)obj;
+	int mine;
+
+	smarm__lock_take(&c->lock);
+	mine = c->waiter != NULL && c->waiter->self == a;
+	if (mine)
+		c->waiter = NULL;
+	smarm__lock_drop(&c->lock);
+	if (mine)
+		smarm__wake(a);
+}
+
 int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 {
 	chan *c = (chan *)rx;
@@ -261,6 +348,7 @@ int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 	rw.self = smarm__current(w);
 	rw.out = out;
 	rw.delivered = 0;
+	smarm__wait_on(rw.self, &c->site, SMARM__WAIT_OBJ);
 	for (;;) {
 		smarm__lock_take(&c->lock);
 		if (take(c, out)) {
@@ -272,9 +360,9 @@ int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 			return EPIPE;
 		}
 		left = smarm__wait_left(timeout, &deadline);
-		if (left == 0) {
+		if (left == 0 || smarm__cancel_take(rw.self)) {
 			smarm__lock_drop(&c->lock);
-			return ETIMEDOUT;
+			return left == 0 ? ETIMEDOUT : ECANCELED;
 		}
 		c->waiter = &rw;
 		smarm__lock_drop(&c->lock);

@@ -161,7 +161,7 @@ static smarm__actor *find_work(smarm__worker *w)
 	smarm__actor *a;
 
 	if (smarm__global_maybe(rt) &&
-	    (a = smarm__sched_global_take(w)) != NULL)
+	    (a = smarm__global_take(w)) != NULL)
 		return a;
 	if (n == 1)
 		return NULL;
@@ -188,7 +188,7 @@ static smarm__actor *find_work(smarm__worker *w)
 				return a;
 		}
 		if (smarm__global_maybe(rt) &&
-		    (a = smarm__sched_global_take(w)) != NULL)
+		    (a = smarm__global_take(w)) != NULL)
 			return a;
 		for (i = 0; i < 64; i++)
 			__builtin_ia32_pause();

@@ -48,10 +48,14 @@ __thread smarm__worker *smarm__tls_worker
 	__attribute__((tls_model("initial-exec")));
 #define worker_at_entry smarm__worker_at_entry
 #define STAT_INC SMARM__STAT_INC
+#define local_push smarm__local_push
 
 _Static_assert(96 <= SMARM__STACK_TOP, "the first frame fits the stack top");
 _Static_assert(offsetof(struct smarm__worker, h) == 0,
 	       "the head is where sched.h's accessors look for it");
+
+/* smarm__timer.kind: an actor's timed park, or an alarm. */
+enum { TIMER_PARK, TIMER_ALARM };
 
 /* What the next context does for the actor that switched to it. */
 enum { OP_NONE, OP_REQUEUE, OP_PARK, OP_EXIT };
@@ -80,72 +84,6 @@ smarm__worker *smarm__worker_self(void)
 	return smarm__tls_worker;
 }
 #endif
-
-/* ---- the global queue ------------------------------------------------------- */
-
-/* The run queue is full: move half of it, and a, to the global queue. */
-static __attribute__((noinline)) void overflow(smarm__worker *w,
-					       smarm__actor *a)
-{
-	void *batch[SMARM__RUNQ_SIZE / 2 + 1];
-	size_t n = smarm__runq_steal(&w->rq, batch), i;
-
-	/* One chain, oldest first and a last: one push for the lot. */
-	batch[n] = a;
-	for (i = 0; i < n; i++)
-		smarm__atomic_store_relaxed(
-			&((smarm__actor *)batch[i])->wake_link.next,
-			(AO_t)&((smarm__actor *)batch[i + 1])->wake_link);
-	smarm__mpscq_push_chain(&w->h.rt->inject,
-				&((smarm__actor *)batch[0])->wake_link,
-				&a->wake_link);
-	smarm__wake_one_slow(w->h.rt);
-}
-
-/* Make a runnable on this worker (not in runnext). */
-static inline void local_push(smarm__worker *w, smarm__actor *a)
-{
-	if (__builtin_expect(a->pinned, 0)) {
-		a->next = NULL;
-		if (w->pin_tail)
-			w->pin_tail->next = a;
-		else
-			w->pin_head = a;
-		w->pin_tail = a;
-		return;
-	}
-	if (__builtin_expect(smarm__runq_push(&w->rq, a) != 0, 0))
-		overflow(w, a);
-}
-
-smarm__actor *smarm__sched_global_take(smarm__worker *w)
-{
-	struct smarm_runtime *rt = w->h.rt;
-	smarm__actor *first = NULL;
-	smarm__mpscq_node *n;
-	size_t i, limit = 1 + (SMARM__RUNQ_SIZE - smarm__runq_len(&w->rq)) / 2;
-
-	/* Take a batch: the first is returned, the rest queued here, filling
-	 * at most half the room left in the run queue (more would only
-	 * overflow back).  One consumer at a time; a worker that finds the
-	 * queue being drained by another goes on without it. */
-	if (!smarm__lock_try(&rt->inject_lock))
-		return NULL;
-	for (i = 0; i < limit; i++) {
-		n = smarm__mpscq_pop(&rt->inject, &rt->inject_stub);
-		if (n == NULL)
-			break;
-		if (first == NULL)
-			first = smarm__link_actor(n);
-		else
-			local_push(w, smarm__link_actor(n));
-	}
-	smarm__lock_drop(&rt->inject_lock);
-	/* The first runs here; the rest are for anyone. */
-	if (i > 1)
-		smarm__wake_after(w);
-	return first;
-}
 
 /* ---- the worker's own queues ----------------------------------------------- */
 
@@ -284,6 +222,7 @@ static void timer_cancel(smarm__actor *a)
 static unsigned fire_timers(smarm__worker *w, smarm__worker *v, uint64_t now)
 {
 	smarm__actor *fired = NULL, *a;
+	smarm__alarm *alarms = NULL, *al;
 	smarm__timer *tm;
 	unsigned n = 0;
 
@@ -292,6 +231,12 @@ static unsigned fire_timers(smarm__worker *w, smarm__worker *v, uint64_t now)
 	else if (!smarm__lock_try(&v->tlock))
 		return 0; /* its owner or another worker is at it */
 	while ((tm = smarm__timers_expired(&v->timers, now)) != NULL) {
+		if (__builtin_expect(tm->kind == TIMER_ALARM, 0)) {
+			al = (smarm__alarm *)(void *)tm;
+			al->next = alarms;
+			alarms = al;
+			continue;
+		}
 		a = timer_actor(tm);
 		if (!smarm__atomic_cas_full(&a->pstate, SMARM__PARKED,
 					    SMARM__RUNNING)) {
@@ -306,6 +251,12 @@ static unsigned fire_timers(smarm__worker *w, smarm__worker *v, uint64_t now)
 	}
 	publish_tnext(v);
 	smarm__lock_drop(&v->tlock);
+	while ((al = alarms) != NULL) {
+		alarms = al->next;
+		al->fire(al);
+		/* It may have woken actors here. */
+		n |= local_work(w);
+	}
 	while ((a = fired) != NULL) {
 		fired = a->next;
 		STAT_INC(w, wakeups);
@@ -329,8 +280,8 @@ unsigned smarm__sched_fire_timers_of(smarm__worker *w, smarm__worker *v,
 		fire_timers(w, v, now);
 }
 
-/* Add self's timer before it parks: 0 or ENOMEM. */
-static int timer_add(smarm__worker *w, smarm__actor *self, uint64_t timeout)
+/* Add tm to go off in timeout ns in w's heap: 0 or ENOMEM. */
+static int timer_add(smarm__worker *w, smarm__timer *tm, uint64_t timeout)
 {
 	smarm__lock_take(&w->tlock);
 	if (__builtin_expect(w->timers.n == w->timers.cap, 0) &&
@@ -339,11 +290,34 @@ static int timer_add(smarm__worker *w, smarm__actor *self, uint64_t timeout)
 		smarm__lock_drop(&w->tlock);
 		return ENOMEM;
 	}
-	self->timer.deadline = smarm__deadline(smarm_now(), timeout);
-	smarm__timers_add(&w->timers, &self->timer);
+	tm->deadline = smarm__deadline(smarm_now(), timeout);
+	smarm__timers_add(&w->timers, tm);
 	publish_tnext(w);
 	smarm__lock_drop(&w->tlock);
 	return 0;
+}
+
+int smarm__alarm_set(smarm__worker *w, smarm__alarm *al, uint64_t ns)
+{
+	al->tm.kind = TIMER_ALARM;
+	al->tm.idx = 0;
+	al->w = w;
+	return timer_add(w, &al->tm, ns);
+}
+
+int smarm__alarm_cancel(smarm__alarm *al)
+{
+	smarm__worker *v = al->w;
+	int pending;
+
+	smarm__lock_take(&v->tlock);
+	pending = smarm__timer_pending(&al->tm);
+	if (pending) {
+		smarm__timers_remove(&v->timers, &al->tm);
+		publish_tnext(v);
+	}
+	smarm__lock_drop(&v->tlock);
+	return pending;
 }
 
 /* ---- events: timers, the inbox ------------------------------------------------ */
@@ -387,7 +361,7 @@ static __attribute__((noinline)) smarm__actor *pick_rare(smarm__worker *w,
 	smarm__actor *a;
 
 	if ((tick & GLOBAL_CHECK_MASK) == 32 && smarm__global_maybe(w->h.rt)) {
-		a = smarm__sched_global_take(w);
+		a = smarm__global_take(w);
 		if (a)
 			return a;
 	}
@@ -587,7 +561,7 @@ int smarm__park(smarm__actor *self, uint64_t timeout, unsigned flags)
 	self->worker = w;
 	/* Room for the timer first, so that running out of memory leaves
 	 * nothing half done. */
-	if (self->timed && timer_add(w, self, timeout) != 0) {
+	if (self->timed && timer_add(w, &self->timer, timeout) != 0) {
 		self->timed = 0;
 		return ENOMEM;
 	}
@@ -766,6 +740,7 @@ void smarm__sched_start(smarm__worker *w, smarm__actor *a)
 	a->worker = w;
 	a->timed = 0;
 	a->timer.idx = 0;
+	a->timer.kind = TIMER_PARK;
 	a->budget = w->h.budget;
 	smarm__atomic_store_relaxed(&a->pstate, SMARM__RUNNING);
 	STAT_INC(w, spawned);

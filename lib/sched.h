@@ -91,6 +91,16 @@ typedef struct smarm__actor {
 	smarm__mpscq mbox;
 	smarm__mpscq_node mbox_stub;
 	smarm__atomic mbox_waiter;
+	/* Cancellation (see smarm__wait_on): what it waits on, its own
+	 * waiter word (smarm_sleep), requests made and those delivered. */
+	smarm__atomic wsite;
+	smarm__atomic cword;
+	smarm__atomic cancels;
+	AO_t cancels_seen;                /* its own */
+	/* Supervision (actor.c's): signals owed at its end, under its slot's
+	 * lock, and its deadline's alarm. */
+	struct smarm__signal *watchers;
+	struct smarm__deadline *deadline;
 	SMARM__FIBER_FIELD                /* ThreadSanitizer builds only */
 } smarm__actor;
 
@@ -264,6 +274,69 @@ static inline void smarm__waiter_wake(smarm__atomic *word)
 void smarm__waiter_cancel(smarm__atomic *word, smarm__actor *self,
 			  unsigned flags);
 
+/*
+ * An alarm: a timer in a worker's heap that, once due, calls fire(al) --
+ * on whichever worker fires it, holding no lock -- instead of waking a
+ * parked actor.  Its owner embeds it and keeps it alive until it has
+ * fired or smarm__alarm_cancel took it out.
+ */
+typedef struct smarm__alarm {
+	smarm__timer tm;
+	void (*fire)(struct smarm__alarm *);
+	smarm__worker *w;             /* whose heap holds it */
+	struct smarm__alarm *next;    /* while being fired */
+} smarm__alarm;
+
+/* Set al (fire filled in) to go off in ns, in w's heap: 0 or ENOMEM. */
+int smarm__alarm_set(smarm__worker *w, smarm__alarm *al, uint64_t ns);
+
+/* Take a set alarm out: 1 when it will not fire, 0 when it fired or is
+ * being fired (its fire call then owns it). */
+int smarm__alarm_cancel(smarm__alarm *al);
+
+/*
+ * Cancellation.  A canceller counts a request in `cancels` (full barrier),
+ * then reads what the actor waits on (`wsite`) and takes it out of there
+ * as a waker would, and wakes it.  A waiting actor first says what it
+ * waits on (smarm__wait_on), then announces itself where its waker looks
+ * with a full barrier (a locked instruction), then asks
+ * smarm__cancel_take: either the canceller finds it announced, or it sees
+ * the request.  A wake is a wake: the woken actor looks again and finds
+ * the request.  What it waits on must stay valid memory for as long as a
+ * canceller may hold a stale `wsite`: the actor itself, a slot, or an
+ * object whose memory is never given back while the library is loaded
+ * and that starts with a smarm__waitable (channels).
+ */
+enum {
+	SMARM__WAIT_MBOX = 1,   /* its mailbox: mbox_waiter */
+	SMARM__WAIT_SELF = 2,   /* its own word: cword */
+	SMARM__WAIT_JOIN = 3,   /* a slot's joiner word */
+	SMARM__WAIT_OBJ = 4     /* a smarm__waitable */
+};
+
+typedef struct smarm__waitable {
+	/* Take a out of the object if it waits there, and wake it. */
+	void (*kick)(struct smarm__waitable *obj, smarm__actor *a);
+} smarm__waitable;
+
+static inline void smarm__wait_on(smarm__actor *self, const void *obj,
+				  unsigned kind)
+{
+	smarm__atomic_store_relaxed(&self->wsite, (AO_t)obj | kind);
+}
+
+/* Was self cancelled since the last ECANCELED it got?  Then the request
+ * is delivered: nonzero once. */
+static inline int smarm__cancel_take(smarm__actor *self)
+{
+	AO_t c = smarm__atomic_load_acquire(&self->cancels);
+
+	if (__builtin_expect(c == self->cancels_seen, 1))
+		return 0;
+	self->cancels_seen = c;
+	return 1;
+}
+
 /* Yield (smarm_yield) for callers that already hold the worker. */
 int smarm__yield(smarm__worker *w);
 
@@ -343,10 +416,6 @@ smarm__actor *smarm__sched_next(smarm__worker *w);
 /* Switch from the worker's own context to a; returns when an actor
  * switches back to it. */
 void smarm__sched_enter(smarm__worker *w, smarm__actor *a);
-
-/* A batch from the global queue: the first actor, the rest queued on w;
- * NULL when it is empty or another worker drains it. */
-smarm__actor *smarm__sched_global_take(smarm__worker *w);
 
 /* Fire v's timers that expired by now, queueing their actors on w (v may
  * be a busy worker); returns how many were queued on w. */

@@ -23,6 +23,7 @@
 typedef struct smarm__timer {
 	uint64_t deadline;
 	uint32_t idx;       /* heap position + 1; 0 = not in a heap */
+	uint32_t kind;      /* what it belongs to: the owner's to say */
 } smarm__timer;
 
 typedef struct smarm__timers {

@@ -200,4 +200,72 @@ static inline int smarm__global_maybe(struct smarm_runtime *rt)
 	return smarm__mpscq_maybe(&rt->inject, &rt->inject_stub);
 }
 
+/* ---- the worker's queues, for both halves ---------------------------------- */
+
+/* The run queue is full: move half of it, and a, to the global queue. */
+static __attribute__((noinline, unused)) void
+smarm__overflow(smarm__worker *w, smarm__actor *a)
+{
+	void *batch[SMARM__RUNQ_SIZE / 2 + 1];
+	size_t n = smarm__runq_steal(&w->rq, batch), i;
+
+	/* One chain, oldest first and a last: one push for the lot. */
+	batch[n] = a;
+	for (i = 0; i < n; i++)
+		smarm__atomic_store_relaxed(
+			&((smarm__actor *)batch[i])->wake_link.next,
+			(AO_t)&((smarm__actor *)batch[i + 1])->wake_link);
+	smarm__mpscq_push_chain(&w->h.rt->inject,
+				&((smarm__actor *)batch[0])->wake_link,
+				&a->wake_link);
+	smarm__wake_one_slow(w->h.rt);
+}
+
+/* Make a runnable on this worker (not in runnext). */
+static inline void smarm__local_push(smarm__worker *w, smarm__actor *a)
+{
+	if (__builtin_expect(a->pinned, 0)) {
+		a->next = NULL;
+		if (w->pin_tail)
+			w->pin_tail->next = a;
+		else
+			w->pin_head = a;
+		w->pin_tail = a;
+		return;
+	}
+	if (__builtin_expect(smarm__runq_push(&w->rq, a) != 0, 0))
+		smarm__overflow(w, a);
+}
+
+/* A batch from the global queue: the first actor, the rest queued on w;
+ * NULL when it is empty or another worker drains it. */
+static inline smarm__actor *smarm__global_take(smarm__worker *w)
+{
+	struct smarm_runtime *rt = w->h.rt;
+	smarm__actor *first = NULL;
+	smarm__mpscq_node *n;
+	size_t i, limit = 1 + (SMARM__RUNQ_SIZE - smarm__runq_len(&w->rq)) / 2;
+
+	/* Take a batch: the first is returned, the rest queued here, filling
+	 * at most half the room left in the run queue (more would only
+	 * overflow back).  One consumer at a time; a worker that finds the
+	 * queue being drained by another goes on without it. */
+	if (!smarm__lock_try(&rt->inject_lock))
+		return NULL;
+	for (i = 0; i < limit; i++) {
+		n = smarm__mpscq_pop(&rt->inject, &rt->inject_stub);
+		if (n == NULL)
+			break;
+		if (first == NULL)
+			first = smarm__link_actor(n);
+		else
+			smarm__local_push(w, smarm__link_actor(n));
+	}
+	smarm__lock_drop(&rt->inject_lock);
+	/* The first runs here; the rest are for anyone. */
+	if (i > 1)
+		smarm__wake_after(w);
+	return first;
+}
+
 #endif /* SMARM_WORKER_H */

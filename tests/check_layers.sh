@@ -29,11 +29,12 @@ floor_of() {
 	timer) echo 3 ;;
 	sched | worker) echo 4 ;;
 	idle) echo 5 ;;
-	actor) echo 6 ;;
-	chan | mutex | io | blocking | preempt) echo 7 ;;
-	supervisor) echo 8 ;;
-	runtime) echo 9 ;;
-	error) echo 10 ;;
+	mailbox) echo 6 ;;
+	actor) echo 7 ;;
+	chan | mutex | io | blocking | preempt) echo 8 ;;
+	supervisor | group) echo 9 ;;
+	runtime) echo 10 ;;
+	error) echo 11 ;;
 	*) echo "" ;;
 	esac
 }
