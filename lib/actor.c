@@ -95,7 +95,7 @@ static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 	if (__builtin_expect(owed != NULL || self->deadline != NULL, 0) &&
 	    smarm__end_send(rt, self, owed, pid, flags, result) != 0 &&
 	    detached && panicked) {
-		/* Its supervisor or a monitor heard of the panic. */
+		/* Its supervisor heard of the panic. */
 		free(result);
 		panicked = 0;
 		result = NULL;

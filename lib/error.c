@@ -38,10 +38,10 @@ const char *smarm_strerror(int err)
 		return "Not supported";
 	case SMARM_EPANIC:
 		return "Actor panicked";
-	/* No call returns these two; they keep their plain meaning rather
-	 * than read "Unknown error". */
 	case ECANCELED:
-		return "Canceled";
+		return "Cancelled (smarm_cancel, or a deadline passed)";
+	/* No call returns this one; it keeps its plain meaning rather than
+	 * read "Unknown error". */
 	case ERANGE:
 		return "Result out of range";
 	default:

@@ -41,6 +41,7 @@ typedef struct mnode {
 struct smarm__signal {
 	mnode m;                      /* first: freed as an mnode */
 	smarm_pid to;
+	int supervisor;               /* to the actor's supervisor */
 	struct smarm__signal *next;   /* in the actor's list of watchers */
 	char reason[SMARM_REASON_MAX];
 };
@@ -308,6 +309,7 @@ int smarm__watch_supervisor(struct smarm_runtime *rt, smarm__actor *a,
 		return ESRCH;
 	}
 	g->to = sup;
+	g->supervisor = 1;
 	g->next = a->watchers;
 	a->watchers = g;
 	return 0;
@@ -330,6 +332,7 @@ int smarm_monitor(smarm_pid pid)
 	if (g == NULL)
 		return ENOMEM;
 	g->to = me;
+	g->supervisor = 0;
 	s = smarm__slot_lock(smarm__worker_rt(w), pid);
 	if (s == NULL) {
 		free(g);
@@ -393,9 +396,12 @@ unsigned smarm__end_send(struct smarm_runtime *rt, smarm__actor *a,
 
 	deadline_drop(a);
 	while ((g = owed) != NULL) {
+		int sup = g->supervisor;
+
 		owed = g->next;
 		signal_fill(g, pid, (unsigned)flags, result);
-		n += signal_send(rt, g);
+		if (signal_send(rt, g) && sup)
+			n = 1;
 	}
 	return n;
 }

@@ -57,8 +57,8 @@ void smarm__watch_undo(smarm__actor *a);
 /*
  * a has ended, its slot s ENDED under its lock: take what its end owes,
  * before the lock is dropped (smarm__end_take), then, unlocked, send it
- * and empty the mailbox (smarm__end_send).  Returns how many watchers got
- * a signal (a detached panic nobody heard of is printed by the caller).
+ * (smarm__end_send).  Returns nonzero when its supervisor got its signal
+ * (a detached panic no supervisor heard of is printed by the caller).
  * flags are the slot's, result its result (or panic reason).
  */
 struct smarm__signal *smarm__end_take(smarm__actor *a);

@@ -3,7 +3,8 @@
  * threads started and stopped), the public run calls, the version.
  *
  * Owns: smarm_config, struct smarm_runtime's life, the worker threads.
- * May touch: actor.h (the root actor, what a run leaves), idle.h (the
+ * May touch: actor.h (the root actor, what a run leaves), guard.h (each
+ * worker thread's alternate signal stack), idle.h (the
  * worker's loop), sched.h (set-up of the workers), and below.
  */
 #include "config.h"
@@ -22,6 +23,7 @@
 #include "smarm.h"
 #include "actor.h"
 #include "atomic.h"
+#include "guard.h"
 #include "idle.h"
 #include "lock.h"
 #include "sched.h"
@@ -37,6 +39,7 @@ struct smarm__thread {
 	smarm_runtime *rt;
 	unsigned i;
 	pthread_t id;
+	smarm__altstack as;   /* where its stack overflows are handled */
 };
 
 static void *worker_thread(void *p)
@@ -49,8 +52,13 @@ static void *worker_thread(void *p)
 	while (smarm__atomic_u32_load_acquire(&rt->gate) == 0)
 		syscall(SYS_futex, &rt->gate.v, FUTEX_WAIT_PRIVATE, 0, NULL,
 			NULL, 0);
-	if (smarm__atomic_load_acquire(&rt->done) == SMARM__RUN_GOING)
+	if (smarm__atomic_load_acquire(&rt->done) == SMARM__RUN_GOING) {
+		/* Without an alternate stack, an overflow stops the process
+		 * as it would without smarm. */
+		(void)smarm__guard_thread_begin(&t->as);
 		smarm__idle_work(rt, t->i);
+		smarm__guard_thread_end(&t->as);
+	}
 	return NULL;
 }
 
@@ -124,7 +132,9 @@ static int run(smarm_runtime *rt, smarm_fn fn, void *arg, void **result,
 		return err;
 	}
 	open_gate(rt);
+	(void)smarm__guard_thread_begin(&rt->threads[0].as);
 	smarm__idle_work(rt, 0);
+	smarm__guard_thread_end(&rt->threads[0].as);
 	join_workers(rt, rt->nworkers - 1);
 	err = smarm__atomic_load_acquire(&rt->done) == SMARM__RUN_DEADLOCK ?
 		EDEADLK : 0;
@@ -217,6 +227,9 @@ int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
 		return EINVAL;
 	/* Aligned as its type asks: the worker's cross-thread fields sit on
 	 * their own cache line. */
+	err = smarm__guard_init();
+	if (err)
+		return err;
 	rt = aligned_alloc(_Alignof(smarm_runtime), sizeof(*rt));
 	if (rt == NULL)
 		return ENOMEM;

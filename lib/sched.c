@@ -756,6 +756,11 @@ void smarm__sched_start(smarm__worker *w, smarm__actor *a)
 	}
 }
 
+char *smarm__sched_spare_top(smarm__worker *w, const smarm__stack *st)
+{
+	return w->spare != NULL && w->spare != st ? w->spare->top : NULL;
+}
+
 void smarm__sched_entered(void)
 {
 	after_switch(smarm__worker_self());

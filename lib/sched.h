@@ -389,6 +389,10 @@ void smarm__sched_start(smarm__worker *w, smarm__actor *a);
 /* First thing an actor does on its new stack. */
 void smarm__sched_entered(void);
 
+/* The top of w's spare stack, for an actor whose stack st overflowed to
+ * end on (guard.c); NULL when it is the spare itself.  Async-signal-safe. */
+char *smarm__sched_spare_top(smarm__worker *w, const smarm__stack *st);
+
 /* Report an overwritten stack canary and abort. */
 void smarm__sched_overflowed(smarm__actor *a)
 	__attribute__((noinline, noreturn));

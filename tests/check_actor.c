@@ -648,16 +648,21 @@ static void *overflow_root(void *arg)
 {
 	smarm_spawn_opts o;
 	smarm_pid pid;
+	void *res = NULL;
 
 	(void)arg;
 	smarm_spawn_opts_init(&o);
 	o.stack_size = 64 * 1024;
 	ck_assert_int_eq(smarm_spawn_opt(&pid, use_stack_actor,
 					 (void *)(256 * 1024), &o), 0);
-	smarm_join(pid, NULL, SMARM_FOREVER);
+	ck_assert_int_eq(smarm_join(pid, &res, SMARM_FOREVER), SMARM_EPANIC);
+	ck_assert_msg(strstr(res, "stack overflow") != NULL, "reason: %s",
+		      (char *)res);
+	free(res);
 	return NULL;
 }
 
+/* An overflow into the guard page is the actor's panic. */
 START_TEST(test_stack_overflow)
 {
 	smarm_config cfg;
@@ -666,8 +671,32 @@ START_TEST(test_stack_overflow)
 	smarm_config_init(&cfg);
 	cfg.stack_guard = SMARM_GUARD_MPROTECT;
 	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
-	smarm_runtime_run(rt, overflow_root, NULL, NULL);
-	ck_abort_msg("a 64 KiB-stack actor used 256 KiB of stack unharmed");
+	ck_assert_int_eq(smarm_runtime_run(rt, overflow_root, NULL, NULL), 0);
+	smarm_runtime_free(rt);
+}
+END_TEST
+
+static void *null_store(void *arg)
+{
+	*(volatile int *)arg = 1;
+	return NULL;
+}
+
+static void *fault_root(void *arg)
+{
+	smarm_pid pid;
+
+	ck_assert_int_eq(smarm_spawn(&pid, null_store, arg), 0);
+	smarm_join(pid, NULL, SMARM_FOREVER);
+	return NULL;
+}
+
+/* Any other fault in an actor keeps its default action: the process
+ * dies of SIGSEGV. */
+START_TEST(test_other_fault)
+{
+	run_in_actor(fault_root, NULL);
+	ck_abort_msg("a store through NULL went unpunished");
 }
 END_TEST
 
@@ -905,7 +934,8 @@ static Suite *actor_suite(void)
 	tc = tcase_add(s, "spawn_opt");
 	tcase_add_test(tc, test_spawn_opts_init);
 	tcase_add_test(tc, test_stack_size);
-	tcase_add_test_raise_signal(tc, test_stack_overflow, SIGSEGV);
+	tcase_add_test(tc, test_stack_overflow);
+	tcase_add_test_raise_signal(tc, test_other_fault, SIGSEGV);
 	tcase_add_test(tc, test_spawn_opt_errors);
 	tcase_add_test(tc, test_spawn_opt_pinned);
 

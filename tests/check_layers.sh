@@ -31,7 +31,7 @@ floor_of() {
 	idle) echo 5 ;;
 	mailbox) echo 6 ;;
 	actor) echo 7 ;;
-	chan | mutex | io | blocking | preempt) echo 8 ;;
+	chan | mutex | io | blocking | preempt | guard) echo 8 ;;
 	supervisor | group) echo 9 ;;
 	runtime) echo 10 ;;
 	error) echo 11 ;;
