@@ -81,6 +81,7 @@ static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 	owed = smarm__end_take(self);
 	if (detached) {
 		memcpy(name, s->name, sizeof(name));
+		smarm__told_free(s);
 		smarm__slot_retire(s);
 	} else {
 		/* Under the lock: the joiner cannot give up and retire the
@@ -253,6 +254,7 @@ spawn_watched(smarm__worker *w, smarm__actor *a, smarm__slot *slot,
 			err = smarm__deadline_set(w, a, opts->deadline);
 		if (err) {
 			smarm__lock_take(&slot->lock);
+			smarm__told_free(slot);
 			smarm__slot_retire(slot);
 			smarm__lock_drop(&slot->lock);
 			smarm__mailbox_drain(rt, a, SMARM_PID_NONE);
@@ -374,6 +376,7 @@ slot_close(smarm__worker *w, smarm__slot *s, void **result)
 	void *res = s->result;
 	int panicked = s->flags & SMARM__SLOT_PANICKED;
 
+	smarm__told_free(s);
 	smarm__slot_retire(s);
 	smarm__lock_drop(&s->lock);
 	smarm__slot_cache_put(&smarm__worker_rt(w)->pids,
@@ -540,6 +543,7 @@ void smarm__actor_root_result(struct smarm_runtime *rt, smarm_pid root,
 
 	*result = s->result;
 	*panicked = (s->flags & SMARM__SLOT_PANICKED) != 0;
+	smarm__told_free(s);
 	smarm__slot_free(&rt->pids, s);
 }
 
@@ -548,6 +552,7 @@ void smarm__actor_root_result(struct smarm_runtime *rt, smarm_pid root,
 static void reap_slot(struct smarm_runtime *rt, smarm__slot *s)
 {
 	smarm__lock_take(&s->lock);
+	smarm__told_free(s);
 	smarm__slot_retire(s);
 	smarm__lock_drop(&s->lock);
 	smarm__slot_give(&rt->pids, s);

@@ -79,8 +79,9 @@ static __attribute__((noreturn)) void canary_abort(smarm__actor *a)
 	say(p);
 	say(" '");
 	say(a->slot->name);
-	say("' overflowed its stack, which has a canary but no guard page;"
-	    " aborting\n");
+	say("' overflowed its stack; aborting\n"
+	    "smarm: (stack overflow past a stack guarded by a canary, with "
+	    "no guard page)\n");
 	abort();
 }
 

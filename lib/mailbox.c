@@ -315,10 +315,29 @@ int smarm__watch_supervisor(struct smarm_runtime *rt, smarm__actor *a,
 	return 0;
 }
 
+/* Who monitors an actor, kept in its slot until the slot is retired, so
+ * that each pair gets one signal however often it asks. */
+struct told {
+	smarm_pid who;
+	struct told *next;
+};
+
+void smarm__told_free(smarm__slot *s)
+{
+	struct told *t = s->told, *next;
+
+	for (; t != NULL; t = next) {
+		next = t->next;
+		free(t);
+	}
+	s->told = NULL;
+}
+
 int smarm_monitor(smarm_pid pid)
 {
 	smarm__worker *w = smarm__worker_at_entry();
-	struct smarm__signal *g, *x;
+	struct smarm__signal *g;
+	struct told *t;
 	smarm__actor *waiter;
 	smarm__slot *s;
 	smarm_pid me;
@@ -329,26 +348,32 @@ int smarm_monitor(smarm_pid pid)
 	if (pid.id == me.id)
 		return EINVAL;
 	g = malloc(sizeof(*g));
-	if (g == NULL)
-		return ENOMEM;
-	g->to = me;
-	g->supervisor = 0;
-	s = smarm__slot_lock(smarm__worker_rt(w), pid);
+	t = malloc(sizeof(*t));
+	s = g && t ? smarm__slot_lock(smarm__worker_rt(w), pid) : NULL;
 	if (s == NULL) {
 		free(g);
-		return ESRCH;
+		free(t);
+		return g && t ? ESRCH : ENOMEM;
 	}
-	if (s->state == SMARM__SLOT_LIVE) {
-		for (x = s->actor->watchers; x != NULL; x = x->next)
-			if (x->to.id == me.id)
-				break;
-		if (x == NULL) {
-			g->next = s->actor->watchers;
-			s->actor->watchers = g;
-			g = NULL;
-		}
+	for (t->next = s->told; t->next != NULL; t->next = t->next->next)
+		if (t->next->who.id == me.id)
+			break;
+	if (t->next != NULL) {
+		/* A second monitor of the same pair adds nothing. */
 		smarm__lock_drop(&s->lock);
-		free(g); /* a second monitor of the same pair */
+		free(g);
+		free(t);
+		return 0;
+	}
+	t->who = me;
+	t->next = s->told;
+	s->told = t;
+	g->to = me;
+	g->supervisor = 0;
+	if (s->state == SMARM__SLOT_LIVE) {
+		g->next = s->actor->watchers;
+		s->actor->watchers = g;
+		smarm__lock_drop(&s->lock);
 		return 0;
 	}
 	/* Ended, not joined yet: its end is told now. */

@@ -50,6 +50,10 @@ int smarm__watch_supervisor(struct smarm_runtime *rt, smarm__actor *a,
 			    smarm_pid sup);
 int smarm__deadline_set(smarm__worker *w, smarm__actor *a, uint64_t ns);
 
+/* Free the record of who monitors the actor of the locked slot s, before
+ * the slot is retired. */
+void smarm__told_free(smarm__slot *s);
+
 /* A spawn that failed after the two above, or an actor that never
  * ended (after a deadlock): free what they made. */
 void smarm__watch_undo(smarm__actor *a);

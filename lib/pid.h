@@ -54,6 +54,7 @@ typedef struct smarm__slot {
 	struct smarm__actor *actor;    /* while live */
 	smarm__atomic joiner;          /* the actor parked in its join, or 0 */
 	void *result;                  /* once ended: result or panic reason */
+	void *told;                    /* who monitors it (mailbox.c's) */
 	char name[SMARM_NAME_MAX];
 } smarm__slot;
 
@@ -112,6 +113,7 @@ static inline void smarm__slot_init(smarm__slot *s)
 {
 	s->state = SMARM__SLOT_LIVE;
 	s->flags = 0;
+	s->told = NULL;
 	smarm__atomic_store_relaxed(&s->joiner, 0);
 }
 

@@ -424,8 +424,9 @@ void smarm__sched_overflowed(smarm__actor *a)
 	smarm_pid pid = smarm__slot_pid(a->slot);
 
 	fprintf(stderr,
-		"smarm: stack overflow in actor %llu '%s' (canary overwritten; "
-		"stack of %zu bytes)\n",
+		"smarm: actor %llu '%s' overflowed its stack; aborting\n"
+		"smarm: (stack overflow: the canary of its %zu-byte stack "
+		"was overwritten)\n",
 		(unsigned long long)pid.id, a->slot->name,
 		(size_t)(a->stack->top - a->stack->lo));
 	abort();
