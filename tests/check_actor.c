@@ -704,6 +704,29 @@ START_TEST(test_other_fault)
 }
 END_TEST
 
+static void on_segv(int sig)
+{
+	(void)sig;
+	_exit(42);
+}
+
+/* A handler the program installed before the first runtime still gets
+ * every fault that is not a stack overflow. */
+START_TEST(test_fault_chained)
+{
+	struct sigaction sa;
+
+	if (RUNNING_ON_VALGRIND)
+		_exit(42); /* valgrind reports the store itself */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_segv;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGSEGV, &sa, NULL), 0);
+	run_in_actor(fault_root, NULL);
+	ck_abort_msg("a store through NULL went unpunished");
+}
+END_TEST
+
 static atomic_int opt_ran;
 
 static void *count_run(void *arg)
@@ -940,6 +963,7 @@ static Suite *actor_suite(void)
 	tcase_add_test(tc, test_stack_size);
 	tcase_add_test(tc, test_stack_overflow);
 	tcase_add_test_raise_signal(tc, test_other_fault, SIGSEGV);
+	tcase_add_exit_test(tc, test_fault_chained, 42);
 	tcase_add_test(tc, test_spawn_opt_errors);
 	tcase_add_test(tc, test_spawn_opt_pinned);
 

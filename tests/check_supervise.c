@@ -2202,6 +2202,10 @@ START_TEST(test_overflow_canary_aborts)
 	int fd[2], status = 0;
 	pid_t child;
 
+	/* The overflow writes past the stack on purpose: under valgrind that
+	 * is a report of its own.  The native run checks the abort. */
+	if (RUNNING_ON_VALGRIND)
+		return;
 	ck_assert_int_eq(pipe(fd), 0);
 	fflush(stdout);
 	fflush(stderr);
