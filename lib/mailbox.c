@@ -56,18 +56,6 @@ struct smarm__deadline {
 	smarm__atomic refs;
 };
 
-void smarm__mailbox_init(smarm__actor *a)
-{
-	smarm__mpscq_init(&a->mbox, &a->mbox_stub);
-	smarm__atomic_store_relaxed(&a->mbox_waiter, 0);
-	smarm__atomic_store_relaxed(&a->wsite, 0);
-	smarm__atomic_store_relaxed(&a->cword, 0);
-	smarm__atomic_store_relaxed(&a->cancels, 0);
-	a->cancels_seen = 0;
-	a->watchers = NULL;
-	a->deadline = NULL;
-}
-
 /* The oldest message in a's mailbox, or NULL: its owner only. */
 static mnode *mailbox_pop(smarm__actor *a)
 {
@@ -322,7 +310,7 @@ struct told {
 	struct told *next;
 };
 
-void smarm__told_free(smarm__slot *s)
+void smarm__told_free_slow(smarm__slot *s)
 {
 	struct told *t = s->told, *next;
 
@@ -382,14 +370,6 @@ int smarm_monitor(smarm_pid pid)
 	if (deliver(smarm__worker_rt(w), me, &g->m, &waiter) != 0)
 		free(g); /* not reached: we are live */
 	return 0;
-}
-
-struct smarm__signal *smarm__end_take(smarm__actor *a)
-{
-	struct smarm__signal *owed = a->watchers;
-
-	a->watchers = NULL;
-	return owed;
 }
 
 static void deadline_unref(struct smarm__deadline *d)

@@ -18,6 +18,7 @@
 
 #include "smarm.h"
 #include "lock.h"
+#include "mpscq.h"
 #include "pid.h"
 #include "sched.h"
 
@@ -41,7 +42,17 @@ static inline smarm__slot *smarm__slot_lock(struct smarm_runtime *rt,
 }
 
 /* A new actor's mailbox and cancellation fields, empty. */
-void smarm__mailbox_init(smarm__actor *a);
+static inline void smarm__mailbox_init(smarm__actor *a)
+{
+	smarm__mpscq_init(&a->mbox, &a->mbox_stub);
+	smarm__atomic_store_relaxed(&a->mbox_waiter, 0);
+	smarm__atomic_store_relaxed(&a->wsite, 0);
+	smarm__atomic_store_relaxed(&a->cword, 0);
+	smarm__atomic_store_relaxed(&a->cancels, 0);
+	a->cancels_seen = 0;
+	a->watchers = NULL;
+	a->deadline = NULL;
+}
 
 /* At spawn, before a can end: the signal its end owes sup (a live actor)
  * is made now, so that the end cannot lack memory for it; and its deadline
@@ -52,7 +63,13 @@ int smarm__deadline_set(smarm__worker *w, smarm__actor *a, uint64_t ns);
 
 /* Free the record of who monitors the actor of the locked slot s, before
  * the slot is retired. */
-void smarm__told_free(smarm__slot *s);
+void smarm__told_free_slow(smarm__slot *s);
+
+static inline void smarm__told_free(smarm__slot *s)
+{
+	if (__builtin_expect(s->told != NULL, 0))
+		smarm__told_free_slow(s);
+}
 
 /* A spawn that failed after the two above, or an actor that never
  * ended (after a deadlock): free what they made. */
@@ -65,7 +82,14 @@ void smarm__watch_undo(smarm__actor *a);
  * (a detached panic no supervisor heard of is printed by the caller).
  * flags are the slot's, result its result (or panic reason).
  */
-struct smarm__signal *smarm__end_take(smarm__actor *a);
+static inline struct smarm__signal *smarm__end_take(smarm__actor *a)
+{
+	struct smarm__signal *owed = a->watchers;
+
+	a->watchers = NULL;
+	return owed;
+}
+
 unsigned smarm__end_send(struct smarm_runtime *rt, smarm__actor *a,
 			 struct smarm__signal *owed, smarm_pid pid, int flags,
 			 void *result);
