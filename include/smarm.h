@@ -210,6 +210,26 @@ SMARM_API int smarm_send_to(smarm_pid to, void *msg);
 SMARM_API int smarm_receive(smarm_msg *out, uint64_t timeout);
 SMARM_API int smarm_monitor(smarm_pid pid);
 
+/* ---- Mutexes ----------------------------------------------------------------- */
+
+/* A mutex that parks the actors waiting for it, first come first served.
+ * Storage of a fixed size, to embed; all zero is an unlocked mutex. */
+typedef struct smarm_mutex {
+	uint64_t opaque[8];
+} smarm_mutex;
+
+#ifdef __cplusplus
+#define SMARM_MUTEX_INIT (smarm_mutex{})
+#else
+#define SMARM_MUTEX_INIT ((smarm_mutex){ { 0 } })
+#endif
+
+SMARM_API int smarm_mutex_init(smarm_mutex *m);
+SMARM_API int smarm_mutex_destroy(smarm_mutex *m);
+SMARM_API int smarm_mutex_lock(smarm_mutex *m, uint64_t timeout);
+SMARM_API int smarm_mutex_trylock(smarm_mutex *m);
+SMARM_API int smarm_mutex_unlock(smarm_mutex *m);
+
 /* ---- Supervisors ------------------------------------------------------------ */
 
 /* smarm_sup_spec.strategy: what a child's end restarts. */

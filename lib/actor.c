@@ -27,6 +27,7 @@
 #include "lock.h"
 #include "mailbox.h"
 #include "mpscq.h"
+#include "mutex.h"
 #include "pid.h"
 #include "sched.h"
 #include "stack.h"
@@ -69,6 +70,9 @@ static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 	/* An overwritten canary stops the process before the end is
 	 * published: nobody may join a result computed on a broken stack. */
 	smarm__sched_check_stack(self);
+	/* What it still holds goes to the next lockers (EOWNERDEAD). */
+	if (__builtin_expect(self->held != NULL, 0))
+		smarm__mutex_release_all(self);
 	smarm__lock_take(&s->lock);
 	s->actor = NULL;
 	s->result = result;

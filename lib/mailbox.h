@@ -52,6 +52,7 @@ static inline void smarm__mailbox_init(smarm__actor *a)
 	a->cancels_seen = 0;
 	a->watchers = NULL;
 	a->deadline = NULL;
+	a->held = NULL;
 }
 
 /* At spawn, before a can end: the signal its end owes sup (a live actor)

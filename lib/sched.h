@@ -101,6 +101,8 @@ typedef struct smarm__actor {
 	 * lock, and its deadline's alarm. */
 	struct smarm__signal *watchers;
 	struct smarm__deadline *deadline;
+	/* The mutexes it holds (mutex.c's), released at its end. */
+	struct smarm__mutex *held;
 	SMARM__FIBER_FIELD                /* ThreadSanitizer builds only */
 } smarm__actor;
 

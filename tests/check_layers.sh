@@ -29,9 +29,9 @@ floor_of() {
 	timer) echo 3 ;;
 	sched | worker) echo 4 ;;
 	idle) echo 5 ;;
-	mailbox) echo 6 ;;
+	mailbox | mutex) echo 6 ;;
 	actor) echo 7 ;;
-	chan | mutex | io | blocking | preempt | guard) echo 8 ;;
+	chan | io | blocking | preempt | guard) echo 8 ;;
 	supervisor | group) echo 9 ;;
 	runtime) echo 10 ;;
 	error) echo 11 ;;
