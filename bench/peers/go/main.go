@@ -6,7 +6,8 @@
 //
 // Usage: peers-go BENCH [-t threads]
 //
-//	BENCH is yield, spawn_join, pingpong, ring, skynet, primes or parked.
+//	BENCH is yield, spawn_join, pingpong, mailbox, ring, skynet, primes
+//	or parked.
 //	-t sets GOMAXPROCS (default 1); yield, spawn_join and parked run
 //	with 1 only, as their smarm programs do.
 //
@@ -190,6 +191,75 @@ func benchPingpong(threads int) {
 			aDone, bDone, n)
 	}
 	fmt.Printf("bench=pingpong threads=%d value=%.2f unit=ns/roundtrip\n",
+		threads, float64(t1.Sub(t0).Nanoseconds())/n)
+}
+
+// mailbox: two goroutines, each an actor with a mailbox of its own (a
+// channel of messages that carry the sender's mailbox and a number).  A
+// sends i to B's mailbox; B checks it and sends i + 1 to the mailbox the
+// message names; A checks that the reply is i + 1 and comes from B.
+// 1,000,000 round trips, then A sends B the number mailboxStop and both
+// end.  A mailbox has room for one message, the most that is ever in it,
+// so that a send never waits, as a send to an actor's mailbox never does.
+// As in bench/mailbox.c, B is started before A and there is no start
+// barrier: A starts the clock when it first runs.
+const mailboxStop = ^uint64(0) - 1
+
+type mailMsg struct {
+	from chan mailMsg
+	n    uint64
+}
+
+func benchMailbox(threads int) {
+	const n = 1000000
+	boxA := make(chan mailMsg, 1)
+	boxB := make(chan mailMsg, 1)
+	var aDone, bDone uint64
+	var t0, t1 time.Time
+	var wg sync.WaitGroup
+
+	wg.Add(2)
+	go func() { // B
+		defer wg.Done()
+		var k uint64
+		for {
+			m := <-boxB
+			if m.n == mailboxStop {
+				break
+			}
+			if m.n != k {
+				die("mailbox", "B: got %d, expected %d", m.n, k)
+			}
+			m.from <- mailMsg{boxB, k + 1}
+			k++
+		}
+		bDone = k
+	}()
+	go func() { // A
+		defer wg.Done()
+		t0 = time.Now()
+		var i uint64
+		for i = 0; i < n; i++ {
+			boxB <- mailMsg{boxA, i}
+			m := <-boxA
+			if m.from != boxB {
+				die("mailbox", "A: reply to %d from a mailbox "+
+					"not B's", i)
+			}
+			if m.n != i+1 {
+				die("mailbox", "A: sent %d, got %d", i, m.n)
+			}
+		}
+		t1 = time.Now()
+		aDone = i
+		boxB <- mailMsg{boxA, mailboxStop}
+	}()
+	wg.Wait()
+	if aDone != n || bDone != n || t1.Before(t0) {
+		die("mailbox", "%d round trips by A, %d by B; expected %d",
+			aDone, bDone, n)
+	}
+	fmt.Printf("bench=mailbox threads=%d value=%.2f unit=ns/roundtrip\n",
 		threads, float64(t1.Sub(t0).Nanoseconds())/n)
 }
 
@@ -415,7 +485,7 @@ func benchParked(threads int) {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: peers-go yield|spawn_join|pingpong|"+
-		"ring|skynet|primes|parked [-t threads >= 1]")
+		"mailbox|ring|skynet|primes|parked [-t threads >= 1]")
 	os.Exit(2)
 }
 
@@ -424,6 +494,7 @@ func main() {
 		"yield":      benchYield,
 		"spawn_join": benchSpawnJoin,
 		"pingpong":   benchPingpong,
+		"mailbox":    benchMailbox,
 		"ring":       benchRing,
 		"skynet":     benchSkynet,
 		"primes":     benchPrimes,

@@ -6,7 +6,8 @@
 //!
 //! Usage: peers-tokio BENCH [-t threads]
 //!
-//!   BENCH is yield, spawn_join, pingpong, ring, skynet, primes or parked.
+//!   BENCH is yield, spawn_join, pingpong, mailbox, ring, skynet, primes
+//!   or parked.
 //!   -t 1 (the default) runs a current_thread runtime; -t N > 1 a
 //!   multi_thread runtime with N worker threads.  yield, spawn_join and
 //!   parked run with 1 only, as their smarm programs do.
@@ -225,6 +226,106 @@ fn bench_pingpong(threads: usize) {
     }
     println!(
         "bench=pingpong threads={} value={:.2} unit=ns/roundtrip",
+        threads,
+        ns(t) / N as f64
+    );
+}
+
+/// mailbox: two tasks, each an actor whose mailbox is an unbounded
+/// channel's receiver; a message carries the sender's address (a clone of
+/// the UnboundedSender of its mailbox) and a number.  A sends i to B; B
+/// checks it and sends i + 1 to the address the message carries; A checks
+/// that the reply is i + 1 and comes from B.  1,000,000 round trips, then
+/// A sends B the number MAILBOX_STOP and both end.  As in bench/mailbox.c,
+/// B is spawned before A and there is no start barrier: A starts the
+/// clock when it first runs.
+const MAILBOX_STOP: u64 = u64::MAX - 1;
+
+struct MailMsg {
+    from: mpsc::UnboundedSender<MailMsg>,
+    n: u64,
+}
+
+fn bench_mailbox(threads: usize) {
+    const N: u64 = 1_000_000;
+
+    let (a_done, b_done, t) = run("mailbox", threads, async {
+        let (a_tx, mut a_rx) = mpsc::unbounded_channel::<MailMsg>();
+        let (b_tx, mut b_rx) = mpsc::unbounded_channel::<MailMsg>();
+        let b_me = b_tx.clone();
+        let b = tokio::spawn(async move {
+            let mut k = 0u64;
+            loop {
+                let m = match b_rx.recv().await {
+                    Some(m) => m,
+                    None => die("mailbox", "B: mailbox closed".into()),
+                };
+                if m.n == MAILBOX_STOP {
+                    break;
+                }
+                if m.n != k {
+                    die("mailbox", format!("B: got {}, expected {}", m.n, k));
+                }
+                let reply = MailMsg {
+                    from: b_me.clone(),
+                    n: k + 1,
+                };
+                if m.from.send(reply).is_err() {
+                    die("mailbox", format!("B: reply {}: send failed", k));
+                }
+                k += 1;
+            }
+            k
+        });
+        let a = tokio::spawn(async move {
+            let t0 = Instant::now();
+            let mut i = 0u64;
+            while i < N {
+                let msg = MailMsg {
+                    from: a_tx.clone(),
+                    n: i,
+                };
+                if b_tx.send(msg).is_err() {
+                    die("mailbox", format!("A: send {}: send failed", i));
+                }
+                match a_rx.recv().await {
+                    Some(m) if !m.from.same_channel(&b_tx) => die(
+                        "mailbox",
+                        format!("A: reply to {} from a mailbox not B's", i),
+                    ),
+                    Some(m) if m.n != i + 1 => {
+                        die("mailbox", format!("A: sent {}, got {}", i, m.n))
+                    }
+                    Some(_) => {}
+                    None => die("mailbox", "A: mailbox closed".into()),
+                }
+                i += 1;
+            }
+            let t = t0.elapsed();
+            let stop = MailMsg {
+                from: a_tx.clone(),
+                n: MAILBOX_STOP,
+            };
+            if b_tx.send(stop).is_err() {
+                die("mailbox", "A: stop: send failed".into());
+            }
+            (i, t)
+        });
+        let (a_done, t) = a.await.unwrap_or_else(|e| die("mailbox", e.to_string()));
+        let b_done = b.await.unwrap_or_else(|e| die("mailbox", e.to_string()));
+        (a_done, b_done, t)
+    });
+    if a_done != N || b_done != N {
+        die(
+            "mailbox",
+            format!(
+                "{} round trips by A, {} by B; expected {}",
+                a_done, b_done, N
+            ),
+        );
+    }
+    println!(
+        "bench=mailbox threads={} value={:.2} unit=ns/roundtrip",
         threads,
         ns(t) / N as f64
     );
@@ -507,8 +608,8 @@ fn bench_parked(threads: usize) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: peers-tokio yield|spawn_join|pingpong|ring|skynet|primes|parked \
-         [-t threads >= 1]"
+        "usage: peers-tokio yield|spawn_join|pingpong|mailbox|ring|skynet|primes|\
+         parked [-t threads >= 1]"
     );
     exit(2)
 }
@@ -517,10 +618,11 @@ fn usage() -> ! {
 type Bench = (&'static str, fn(usize));
 
 fn main() {
-    let benches: [Bench; 7] = [
+    let benches: [Bench; 8] = [
         ("yield", bench_yield),
         ("spawn_join", bench_spawn_join),
         ("pingpong", bench_pingpong),
+        ("mailbox", bench_mailbox),
         ("ring", bench_ring),
         ("skynet", bench_skynet),
         ("primes", bench_primes),
