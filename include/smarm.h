@@ -178,9 +178,15 @@ SMARM_API int smarm_cancelled(void);
 /* ---- Channels ------------------------------------------------------------- */
 
 SMARM_API int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size);
+SMARM_API int smarm_channel_bounded(smarm_tx **tx, smarm_rx **rx,
+				    size_t elem_size, size_t capacity);
 SMARM_API int smarm_send(smarm_tx *tx, const void *elem);
+SMARM_API int smarm_send_timed(smarm_tx *tx, const void *elem,
+			       uint64_t timeout);
 SMARM_API int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout);
 SMARM_API int smarm_try_recv(smarm_rx *rx, void *out);
+SMARM_API int smarm_select(smarm_rx **rxs, size_t n, size_t *ready,
+			   uint64_t timeout);
 SMARM_API smarm_tx *smarm_tx_clone(smarm_tx *tx);
 SMARM_API int smarm_tx_close(smarm_tx *tx);
 SMARM_API int smarm_rx_close(smarm_rx *rx);

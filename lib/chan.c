@@ -1,26 +1,43 @@
 /*
- * chan.c - channels: an unbounded queue of fixed-size elements with a
- * receiver that parks while it is empty.
+ * chan.c - channels: a queue of fixed-size elements, unbounded or
+ * bounded, with one receiver that parks while it is empty and senders
+ * that park while a bounded one is full.
+ *
+ * Owns: the channel and the pool of free ones.  May touch: chan.h,
+ * sched.h (park, wake, cancellation), lock.h, freelist.h, timer.h.  Never
+ * a worker's fields.
  *
  * A channel is one allocation; smarm_tx and smarm_rx both point at it.
- * Its queue, its counts and the receiver parked on it are guarded by the
- * channel's spin lock (lock.h), taken for a few dozen instructions: a
- * send takes it once, hands its element to the parked receiver or links
- * it in the queue, and wakes that receiver after dropping it.  The unlock is a plain
- * release store, so a message to a parked receiver costs three locked
- * instructions: the receiver's lock as it announces itself, the commit of
- * its park (sched.c), and the sender's lock.
+ * Its queue, its counts and who waits on it are guarded by the channel's
+ * spin lock (lock.h), taken for a few dozen instructions: a send takes it
+ * once, hands its element to the parked receiver or links it in the
+ * queue, and wakes that receiver after dropping it.  The unlock is a
+ * plain release store, so a message to a parked receiver costs three
+ * locked instructions: the receiver's lock as it announces itself, the
+ * commit of its park (sched.c), and the sender's lock.
  *
  * Waking the receiver.  A receiver that finds the queue empty records
  * itself in `waiter` under the lock (a record on its own stack: itself
  * and where the element goes), drops the lock, and parks.  Whoever takes
  * it out of `waiter` under the lock -- a sender, the last closing sender,
- * or the receiver itself when its timeout fires -- owns the duty to wake
- * it.  A sender that finds it copies the element straight into the
- * receiver's buffer, so the woken receiver returns without taking the
- * lock again.  A receiver whose timer fired but which someone took out
- * already knows that a wake is on its way, and parks once more to absorb
- * it, so no stale wake is left to disturb a later park.
+ * a canceller, or the receiver itself when its timeout fires -- owns the
+ * duty to wake it.  A sender that finds it copies the element straight
+ * into the receiver's buffer, so the woken receiver returns without
+ * taking the lock again.  A receiver whose timer fired but which someone
+ * took out already knows that a wake is on its way, and parks once more
+ * to absorb it, so no stale wake is left to disturb a later park.  One
+ * receiver at a time: another actor's recv, try_recv or select on a
+ * channel whose receiver waits gets EBUSY.  An actor in smarm_select
+ * (select.c) waits with a record that has no buffer: a sender queues its
+ * element and wakes it through its own waiter word.
+ *
+ * Bounded channels.  A sender that finds the channel full (or others
+ * already waiting) queues a record on its own stack, first come first
+ * served, and waits: an actor in its own waiter word (cword), a plain
+ * thread on a futex.  The receiver that takes an element moves the
+ * oldest waiting sender's element into the queue itself, in the node it
+ * just emptied, and wakes that sender; closing the receiving end wakes
+ * every waiting sender with EPIPE.
  *
  * Nodes.  An element that finds no receiver waiting travels in a node of
  * its own.  The receiver keeps the node it emptied in the channel's
@@ -35,15 +52,16 @@
  * for the actor among its waiters, which is safe on memory that stays a
  * channel.  Recycling never writes the lock, and `waiter` is NULL in a
  * channel nobody waits on.
- *
- * Owns: the channel and the pool of free ones.  May touch: sched.h (park,
- * wake, cancellation), lock.h, freelist.h.  Never a worker's fields.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "smarm.h"
 #include "atomic.h"
@@ -51,33 +69,10 @@
 #include "freelist.h"
 #include "lock.h"
 #include "sched.h"
+#include "timer.h"
 
-typedef struct node {
-	struct node *next;
-	/* The element: memcpy'd in and out, so no alignment is needed. */
-	unsigned char data[];
-} node;
-
-/* A receiver parked in smarm_recv, on its own stack: a sender that finds
- * it hands the element over directly. */
-struct recv_wait {
-	smarm__actor *self;
-	void *out;
-	int delivered;            /* an element is in *out */
-};
-
-typedef struct chan {
-	smarm__waitable site;     /* first: what a canceller kicks */
-	smarm__flink free_link;   /* in the pool, once freed */
-	smarm__lock lock;         /* everything below but refs */
-	node *head, *tail;        /* the queue, oldest first */
-	node *spare;              /* an emptied node for the next send */
-	struct recv_wait *waiter; /* the receiver, parked in recv, or NULL */
-	size_t senders;           /* open sending handles */
-	int rx_closed;
-	size_t elem_size;         /* set once */
-	smarm__atomic refs;       /* senders + the receiving end */
-} chan;
+typedef smarm__node node;
+typedef smarm__chan chan;
 
 /* Free channels, kept for reuse (see Lifetime). */
 static smarm__fpool pool; /* all-zero: empty, unlocked */
@@ -111,6 +106,8 @@ static chan *chan_new(void)
 static void chan_free(chan *c)
 {
 	c->head = c->tail = c->spare = NULL;
+	c->sq_head = c->sq_tail = NULL;
+	c->len = 0;
 	c->rx_closed = 0;
 	smarm__lock_take(&pool.lock);
 	c->free_link.next = smarm__fpool_head(&pool);
@@ -142,7 +139,8 @@ static __attribute__((destructor)) void pool_fini(void)
 	smarm__atomic_store_relaxed(&pool.head, 0);
 }
 
-int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
+static int channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size,
+		   size_t cap)
 {
 	chan *c;
 
@@ -154,6 +152,7 @@ int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
 	if (c == NULL)
 		return ENOMEM;
 	c->elem_size = elem_size;
+	c->cap = cap;
 	c->senders = 1;
 	smarm__atomic_store_relaxed(&c->refs, 2);
 	/* Handing the pointers to another thread (through whatever the
@@ -161,6 +160,19 @@ int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
 	*tx = (smarm_tx *)c;
 	*rx = (smarm_rx *)c;
 	return 0;
+}
+
+int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
+{
+	return channel(tx, rx, elem_size, 0);
+}
+
+int smarm_channel_bounded(smarm_tx **tx, smarm_rx **rx, size_t elem_size,
+			  size_t capacity)
+{
+	if (capacity == 0)
+		return EINVAL;
+	return channel(tx, rx, elem_size, capacity);
 }
 
 static void free_nodes(node *n)
@@ -203,18 +215,194 @@ static inline void keep_spare(chan *c, node *n)
 		free(n);
 }
 
-int smarm_send(smarm_tx *tx, const void *elem)
+/* Under the lock: link node n, holding elem, at the queue's tail. */
+static inline void enqueue(chan *c, node *n, const void *elem)
 {
-	chan *c = (chan *)tx;
-	struct recv_wait *rw;
+	copy_elem(n->data, elem, c->elem_size);
+	n->next = NULL;
+	if (c->tail)
+		c->tail->next = n;
+	else
+		c->head = n;
+	c->tail = n;
+	c->len++;
+}
+
+/* Under the lock: is a bounded channel full for a new sender? */
+static inline int full(const chan *c)
+{
+	return __builtin_expect(c->cap != 0, 0) &&
+		(c->len >= c->cap || c->sq_head != NULL);
+}
+
+/* ---- senders waiting for room ------------------------------------------------ */
+
+static void futex_wake(smarm__atomic_u32 *word)
+{
+	syscall(SYS_futex, &word->v, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Under the lock: take sw out of the senders' queue. */
+static void sq_remove(chan *c, struct smarm__send_wait *sw)
+{
+	struct smarm__send_wait **pp = &c->sq_head, *prev = NULL;
+
+	while (*pp != NULL && *pp != sw) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (*pp == NULL)
+		return;
+	*pp = sw->next;
+	if (c->sq_tail == sw)
+		c->sq_tail = prev;
+}
+
+/* Under the lock: the oldest waiting sender is done (err 0: its element
+ * is queued; EPIPE).  Returns the actor to wake after the unlock, or
+ * NULL; a thread's futex word goes to *thread. */
+static smarm__actor *sender_done(chan *c, int err,
+				 smarm__atomic_u32 **thread)
+{
+	struct smarm__send_wait *sw = c->sq_head;
+	smarm__actor *a = sw->self;
+
+	c->sq_head = sw->next;
+	if (c->sq_head == NULL)
+		c->sq_tail = NULL;
+	sw->err = err;
+	if (a == NULL) {
+		smarm__atomic_u32_store_release(&sw->done, 1);
+		*thread = &sw->done;
+		return NULL;
+	}
+	smarm__atomic_u32_store_relaxed(&sw->done, 1);
+	/* Under the lock, while it cannot give up (it looks at done under
+	 * the lock): afterwards it may be gone. */
+	return smarm__cword_take(a) ? a : NULL;
+}
+
+/* Under the lock, after a receive emptied a node (now the spare): the
+ * oldest waiting sender's element goes into the queue. */
+static smarm__actor *make_room(chan *c, smarm__atomic_u32 **thread)
+{
+	node *n = c->spare;
+
+	c->spare = NULL;
+	enqueue(c, n, c->sq_head->elem);
+	return sender_done(c, 0, thread);
+}
+
+/* After the unlock: wake whom make_room or sender_done named. */
+static void wake_sender(smarm__actor *a, smarm__atomic_u32 *thread)
+{
+	if (a)
+		smarm__wake(a);
+	else if (thread)
+		futex_wake(thread);
+}
+
+/* A plain thread waits for its element to be taken (the lock is held on
+ * entry, its record queued): 0, EPIPE, ETIMEDOUT. */
+static int send_wait_thread(chan *c, struct smarm__send_wait *me,
+			    uint64_t timeout)
+{
+	uint64_t deadline = SMARM_FOREVER, left;
+	struct timespec ts, *tsp;
+
+	smarm__lock_drop(&c->lock);
+	while (smarm__atomic_u32_load_acquire(&me->done) == 0) {
+		left = smarm__wait_left(timeout, &deadline);
+		if (left == 0)
+			break;
+		tsp = NULL;
+		if (left != SMARM_FOREVER) {
+			ts.tv_sec = (time_t)(left / 1000000000u);
+			ts.tv_nsec = (long)(left % 1000000000u);
+			tsp = &ts;
+		}
+		syscall(SYS_futex, &me->done.v, FUTEX_WAIT_PRIVATE, 0, tsp,
+			NULL, 0);
+	}
+	if (smarm__atomic_u32_load_acquire(&me->done) == 0) {
+		smarm__lock_take(&c->lock);
+		if (smarm__atomic_u32_load_relaxed(&me->done) == 0) {
+			sq_remove(c, me);
+			smarm__lock_drop(&c->lock);
+			return ETIMEDOUT;
+		}
+		smarm__lock_drop(&c->lock);
+	}
+	return me->err;
+}
+
+/* A full bounded channel (the lock held on entry, dropped on return):
+ * queue, wait for the receiver to take the element.  0, EPIPE,
+ * ETIMEDOUT, ECANCELED, ENOMEM. */
+static int send_wait(chan *c, const void *elem, uint64_t timeout)
+{
+	smarm__worker *w = smarm__worker_at_entry();
+	struct smarm__send_wait me;
+	smarm__actor *self;
+	AO_t seen;
+	int r, woken;
+
+	if (timeout == 0) {
+		smarm__lock_drop(&c->lock);
+		return ETIMEDOUT;
+	}
+	me.self = w ? smarm__current(w) : NULL;
+	me.elem = elem;
+	me.next = NULL;
+	me.err = 0;
+	smarm__atomic_u32_store_relaxed(&me.done, 0);
+	if (c->sq_tail)
+		c->sq_tail->next = &me;
+	else
+		c->sq_head = &me;
+	c->sq_tail = &me;
+	if (me.self == NULL)
+		return send_wait_thread(c, &me, timeout);
+	self = me.self;
+	smarm__wait_on(self, self, SMARM__WAIT_SELF);
+	smarm__atomic_store_full(&self->cword, (AO_t)self);
+	smarm__lock_drop(&c->lock);
+	seen = self->cancels_seen;
+	r = smarm__cancel_take(self) ? ECANCELED :
+		smarm__park(self, timeout, 0);
+	/* Woken: by the receiver (done) or by a canceller. */
+	woken = r == 0;
+	if (woken && !smarm__atomic_u32_load_acquire(&me.done)) {
+		smarm__cancel_take(self);
+		r = ECANCELED;
+	}
+	if (r != 0) {
+		smarm__lock_take(&c->lock);
+		if (!smarm__atomic_u32_load_relaxed(&me.done))
+			sq_remove(c, &me);
+		smarm__lock_drop(&c->lock);
+		if (!woken)
+			smarm__waiter_cancel(&self->cword, self, 0);
+	}
+	if (!smarm__atomic_u32_load_acquire(&me.done))
+		return r;
+	/* It went through in time: a cancel is the next call's. */
+	self->cancels_seen = seen;
+	return me.err;
+}
+
+/* ---- send ------------------------------------------------------------------- */
+
+static int send(chan *c, const void *elem, uint64_t timeout)
+{
+	struct smarm__recv_wait *rw;
+	smarm__actor *wake = NULL;
 	node *n, *fresh = NULL;
 
-	if (tx == NULL || elem == NULL)
-		return EINVAL;
 	for (;;) {
 		smarm__lock_take(&c->lock);
 		if (c->rx_closed || c->waiter != NULL || c->spare != NULL ||
-		    fresh != NULL)
+		    fresh != NULL || full(c))
 			break;
 		/* No node to reuse: allocate one outside the lock, then
 		 * look again. */
@@ -230,7 +418,7 @@ int smarm_send(smarm_tx *tx, const void *elem)
 		return EPIPE;
 	}
 	rw = c->waiter;
-	if (rw != NULL) {
+	if (rw != NULL && rw->out != NULL) {
 		/* The receiver waits, so the queue is empty: straight to
 		 * it, no node. */
 		smarm__actor *who = rw->self;
@@ -246,25 +434,50 @@ int smarm_send(smarm_tx *tx, const void *elem)
 		smarm__wake(who);
 		return 0;
 	}
+	if (full(c)) {
+		if (fresh)
+			keep_spare(c, fresh);
+		return send_wait(c, elem, timeout);
+	}
 	n = fresh;
 	if (n == NULL) {
 		n = c->spare;
 		c->spare = NULL;
 	}
-	copy_elem(n->data, elem, c->elem_size);
-	n->next = NULL;
-	if (c->tail)
-		c->tail->next = n;
-	else
-		c->head = n;
-	c->tail = n;
+	enqueue(c, n, elem);
+	if (rw != NULL) {
+		/* An actor in smarm_select: it learns of the element. */
+		c->waiter = NULL;
+		if (smarm__cword_take(rw->self))
+			wake = rw->self;
+	}
 	smarm__lock_drop(&c->lock);
+	if (wake)
+		smarm__wake(wake);
 	return 0;
 }
 
+int smarm_send(smarm_tx *tx, const void *elem)
+{
+	if (tx == NULL || elem == NULL)
+		return EINVAL;
+	return send((chan *)tx, elem, SMARM_FOREVER);
+}
+
+int smarm_send_timed(smarm_tx *tx, const void *elem, uint64_t timeout)
+{
+	if (tx == NULL || elem == NULL)
+		return EINVAL;
+	return send((chan *)tx, elem, timeout);
+}
+
+/* ---- receive ---------------------------------------------------------------- */
+
 /* Under the lock: move the oldest element to out, keeping its node as
- * the spare when there is none.  Returns 0 when the queue is empty. */
-static inline int take(chan *c, void *out)
+ * the spare when there is none.  Returns 0 when the queue is empty; else
+ * 1, and *sa / *st name a sender to wake after the unlock. */
+static inline int take(chan *c, void *out, smarm__actor **sa,
+		       smarm__atomic_u32 **st)
 {
 	node *n = c->head;
 
@@ -273,15 +486,26 @@ static inline int take(chan *c, void *out)
 	c->head = n->next;
 	if (c->head == NULL)
 		c->tail = NULL;
+	c->len--;
 	copy_elem(out, n->data, c->elem_size);
 	keep_spare(c, n);
+	if (__builtin_expect(c->sq_head != NULL, 0))
+		*sa = make_room(c, st);
 	return 1;
+}
+
+/* Under the lock: does another actor wait to receive here? */
+static inline int other_receiver(const chan *c, const smarm__actor *self)
+{
+	return c->waiter != NULL && c->waiter->self != self;
 }
 
 int smarm_try_recv(smarm_rx *rx, void *out)
 {
 	chan *c = (chan *)rx;
 	smarm__worker *w;
+	smarm__actor *sa = NULL;
+	smarm__atomic_u32 *st = NULL;
 	int got, closed;
 
 	if (rx == NULL || out == NULL)
@@ -290,11 +514,16 @@ int smarm_try_recv(smarm_rx *rx, void *out)
 	if (w == NULL)
 		return EPERM;
 	smarm__lock_take(&c->lock);
-	got = take(c, out);
+	if (other_receiver(c, smarm__current(w))) {
+		smarm__lock_drop(&c->lock);
+		return EBUSY;
+	}
+	got = take(c, out, &sa, &st);
 	closed = c->senders == 0;
 	smarm__lock_drop(&c->lock);
 	if (!got)
 		return closed ? EPIPE : EAGAIN;
+	wake_sender(sa, st);
 	SMARM__STAT_INC(w, messages);
 	return 0;
 }
@@ -305,7 +534,7 @@ int smarm_try_recv(smarm_rx *rx, void *out)
 
 /* The receiver gives up waiting (its timeout): out of `waiter`, or, when
  * someone took it out first, take the wake that is on its way. */
-static void stop_waiting(chan *c, struct recv_wait *rw)
+static void stop_waiting(chan *c, struct smarm__recv_wait *rw)
 {
 	int mine;
 
@@ -318,14 +547,16 @@ static void stop_waiting(chan *c, struct recv_wait *rw)
 		smarm__park(rw->self, SMARM_FOREVER, PARK_RECV);
 }
 
-/* A canceller: take a out of `waiter` if it waits here, and wake it. */
+/* A canceller: take a out of `waiter` if it waits here in smarm_recv, and
+ * wake it (a selecting actor waits in its own word: see select.c). */
 static void kick(smarm__waitable *obj, smarm__actor *a)
 {
 	chan *c = (chan *)(void *)obj;
 	int mine;
 
 	smarm__lock_take(&c->lock);
-	mine = c->waiter != NULL && c->waiter->self == a;
+	mine = c->waiter != NULL && c->waiter->self == a &&
+		c->waiter->out != NULL;
 	if (mine)
 		c->waiter = NULL;
 	smarm__lock_drop(&c->lock);
@@ -333,12 +564,52 @@ static void kick(smarm__waitable *obj, smarm__actor *a)
 		smarm__wake(a);
 }
 
+/* smarm_recv's wait, the lock held: 0 when an element is in out (the lock
+ * dropped), else an error with the lock dropped; 1: look again. */
+static int recv_once(chan *c, struct smarm__recv_wait *rw, uint64_t timeout,
+		     uint64_t *deadline)
+{
+	smarm__actor *sa = NULL;
+	smarm__atomic_u32 *st = NULL;
+	uint64_t left;
+	int r;
+
+	if (other_receiver(c, rw->self)) {
+		smarm__lock_drop(&c->lock);
+		return EBUSY;
+	}
+	if (take(c, rw->out, &sa, &st)) {
+		smarm__lock_drop(&c->lock);
+		wake_sender(sa, st);
+		return 0;
+	}
+	if (c->senders == 0) {
+		smarm__lock_drop(&c->lock);
+		return EPIPE;
+	}
+	left = smarm__wait_left(timeout, deadline);
+	if (left == 0 || smarm__cancel_take(rw->self)) {
+		smarm__lock_drop(&c->lock);
+		return left == 0 ? ETIMEDOUT : ECANCELED;
+	}
+	c->waiter = rw;
+	smarm__lock_drop(&c->lock);
+	r = smarm__park(rw->self, left, PARK_RECV);
+	/* The timer fired (or the park failed): out of `waiter`, or the wake
+	 * of whoever took us out first. */
+	if (r != 0)
+		stop_waiting(c, rw);
+	if (rw->delivered)
+		return 0;
+	return r == ENOMEM ? ENOMEM : 1;
+}
+
 int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 {
 	chan *c = (chan *)rx;
 	smarm__worker *w = smarm__worker_at_entry();
-	struct recv_wait rw;
-	uint64_t deadline = SMARM_FOREVER, left;
+	struct smarm__recv_wait rw;
+	uint64_t deadline = SMARM_FOREVER;
 	int r;
 
 	if (rx == NULL || out == NULL)
@@ -349,37 +620,18 @@ int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 	rw.out = out;
 	rw.delivered = 0;
 	smarm__wait_on(rw.self, &c->site, SMARM__WAIT_OBJ);
-	for (;;) {
+	do {
 		smarm__lock_take(&c->lock);
-		if (take(c, out)) {
-			smarm__lock_drop(&c->lock);
-			break;
-		}
-		if (c->senders == 0) {
-			smarm__lock_drop(&c->lock);
-			return EPIPE;
-		}
-		left = smarm__wait_left(timeout, &deadline);
-		if (left == 0 || smarm__cancel_take(rw.self)) {
-			smarm__lock_drop(&c->lock);
-			return left == 0 ? ETIMEDOUT : ECANCELED;
-		}
-		c->waiter = &rw;
-		smarm__lock_drop(&c->lock);
-		r = smarm__park(rw.self, left, PARK_RECV);
-		/* The timer fired (or the park failed): out of `waiter`, or
-		 * the wake of whoever took us out first. */
-		if (r != 0)
-			stop_waiting(c, &rw);
-		if (rw.delivered)
-			break;
-		if (r == ENOMEM)
-			return ENOMEM;
-	}
+		r = recv_once(c, &rw, timeout, &deadline);
+	} while (r == 1);
+	if (r)
+		return r;
 	w = smarm__worker_self();
 	SMARM__STAT_INC(w, messages);
 	return 0;
 }
+
+/* ---- handles ---------------------------------------------------------------- */
 
 smarm_tx *smarm_tx_clone(smarm_tx *tx)
 {
@@ -397,15 +649,18 @@ smarm_tx *smarm_tx_clone(smarm_tx *tx)
 int smarm_tx_close(smarm_tx *tx)
 {
 	chan *c = (chan *)tx;
+	struct smarm__recv_wait *rw;
 	smarm__actor *w = NULL;
 
 	if (tx == NULL)
 		return EINVAL;
-	/* The last sender gone: a parked receiver learns of it. */
+	/* The last sender gone: a waiting receiver learns of it. */
 	smarm__lock_take(&c->lock);
-	if (--c->senders == 0 && c->waiter != NULL) {
-		w = c->waiter->self;
+	rw = c->waiter;
+	if (--c->senders == 0 && rw != NULL) {
 		c->waiter = NULL;
+		if (rw->out != NULL || smarm__cword_take(rw->self))
+			w = rw->self;
 	}
 	smarm__lock_drop(&c->lock);
 	if (w)
@@ -417,6 +672,8 @@ int smarm_tx_close(smarm_tx *tx)
 int smarm_rx_close(smarm_rx *rx)
 {
 	chan *c = (chan *)rx;
+	smarm__atomic_u32 *st;
+	smarm__actor *sa;
 	node *q;
 
 	if (rx == NULL)
@@ -427,6 +684,15 @@ int smarm_rx_close(smarm_rx *rx)
 	c->rx_closed = 1;
 	q = c->head;
 	c->head = c->tail = NULL;
+	c->len = 0;
+	/* Every waiting sender learns of it, one at a time. */
+	while (c->sq_head != NULL) {
+		st = NULL;
+		sa = sender_done(c, EPIPE, &st);
+		smarm__lock_drop(&c->lock);
+		wake_sender(sa, st);
+		smarm__lock_take(&c->lock);
+	}
 	smarm__lock_drop(&c->lock);
 	free_nodes(q);
 	unref(c);

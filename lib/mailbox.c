@@ -85,6 +85,21 @@ void smarm__mailbox_drain(struct smarm_runtime *rt, smarm__actor *a,
 	}
 }
 
+/* Take a's owner out of its mailbox's waiter word, if it waits there:
+ * the actor the caller now owes a wake, or NULL.  An actor in
+ * smarm_select marks the word with bit 0 and waits in its own word
+ * (select.c): whoever takes it out of that one wakes it. */
+static smarm__actor *mbox_waiter_take(smarm__actor *a)
+{
+	AO_t v = smarm__atomic_load_acquire(&a->mbox_waiter);
+
+	if (v == 0 || !smarm__atomic_cas_full(&a->mbox_waiter, v, 0))
+		return NULL;
+	if (!(v & 1))
+		return (smarm__actor *)v;
+	return smarm__atomic_cas_full(&a->cword, (AO_t)a, 0) ? a : NULL;
+}
+
 /* Queue m in the mailbox of to, if it is a live actor of rt: 0, and
  * *waiter is the owner to wake (or NULL); else ESRCH. */
 static int deliver(struct smarm_runtime *rt, smarm_pid to, mnode *m,
@@ -100,7 +115,7 @@ static int deliver(struct smarm_runtime *rt, smarm_pid to, mnode *m,
 		/* Under the slot's lock: the actor cannot end (and drain its
 		 * mailbox) meanwhile. */
 		smarm__mpscq_push(&s->actor->mbox, &m->link);
-		*waiter = smarm__waiter_take(&s->actor->mbox_waiter);
+		*waiter = mbox_waiter_take(s->actor);
 		err = 0;
 	}
 	smarm__lock_drop(&s->lock);

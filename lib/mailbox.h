@@ -53,6 +53,7 @@ static inline void smarm__mailbox_init(smarm__actor *a)
 	a->watchers = NULL;
 	a->deadline = NULL;
 	a->held = NULL;
+	a->select_turn = 0;
 }
 
 /* At spawn, before a can end: the signal its end owes sup (a live actor)

@@ -103,6 +103,7 @@ typedef struct smarm__actor {
 	struct smarm__deadline *deadline;
 	/* The mutexes it holds (mutex.c's), released at its end. */
 	struct smarm__mutex *held;
+	unsigned select_turn;             /* where its next select starts */
 	SMARM__FIBER_FIELD                /* ThreadSanitizer builds only */
 } smarm__actor;
 

@@ -32,7 +32,7 @@ floor_of() {
 	mailbox | mutex) echo 6 ;;
 	actor) echo 7 ;;
 	chan | io | blocking | preempt | guard) echo 8 ;;
-	supervisor | group) echo 9 ;;
+	supervisor | group | select) echo 9 ;;
 	runtime) echo 10 ;;
 	error) echo 11 ;;
 	*) echo "" ;;
