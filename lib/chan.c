@@ -393,7 +393,8 @@ static int send_wait(chan *c, const void *elem, uint64_t timeout)
 
 /* ---- send ------------------------------------------------------------------- */
 
-static int send(chan *c, const void *elem, uint64_t timeout)
+static inline __attribute__((always_inline)) int
+send(chan *c, const void *elem, uint64_t timeout)
 {
 	struct smarm__recv_wait *rw;
 	smarm__actor *wake = NULL;
@@ -566,8 +567,9 @@ static void kick(smarm__waitable *obj, smarm__actor *a)
 
 /* smarm_recv's wait, the lock held: 0 when an element is in out (the lock
  * dropped), else an error with the lock dropped; 1: look again. */
-static int recv_once(chan *c, struct smarm__recv_wait *rw, uint64_t timeout,
-		     uint64_t *deadline)
+static inline __attribute__((always_inline)) int
+recv_once(chan *c, struct smarm__recv_wait *rw, uint64_t timeout,
+	  uint64_t *deadline)
 {
 	smarm__actor *sa = NULL;
 	smarm__atomic_u32 *st = NULL;
