@@ -402,8 +402,11 @@ send(chan *c, const void *elem, uint64_t timeout)
 
 	for (;;) {
 		smarm__lock_take(&c->lock);
-		if (c->rx_closed || c->waiter != NULL || c->spare != NULL ||
-		    fresh != NULL || full(c))
+		/* A receiver in smarm_recv takes the element straight; one in
+		 * smarm_select needs it queued. */
+		if (c->rx_closed ||
+		    (c->waiter != NULL && c->waiter->out != NULL) ||
+		    c->spare != NULL || fresh != NULL || full(c))
 			break;
 		/* No node to reuse: allocate one outside the lock, then
 		 * look again. */
