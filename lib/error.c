@@ -40,6 +40,8 @@ const char *smarm_strerror(int err)
 		return "Actor panicked";
 	case ECANCELED:
 		return "Cancelled (smarm_cancel, or a deadline passed)";
+	case EOWNERDEAD:
+		return "Owner ended holding the mutex (now yours; its data may be half-updated)";
 	/* No call returns this one; it keeps its plain meaning rather than
 	 * read "Unknown error". */
 	case ERANGE:

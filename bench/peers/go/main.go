@@ -6,8 +6,8 @@
 //
 // Usage: peers-go BENCH [-t threads]
 //
-//	BENCH is yield, spawn_join, pingpong, mailbox, ring, skynet, primes
-//	or parked.
+//	BENCH is yield, spawn_join, pingpong, mailbox, ring, skynet, primes,
+//	parked, mutex, bounded1, bounded64 or select.
 //	-t sets GOMAXPROCS (default 1); yield, spawn_join and parked run
 //	with 1 only, as their smarm programs do.
 //
@@ -426,6 +426,190 @@ func benchPrimes(threads int) {
 		float64(t1.Sub(t0).Nanoseconds())/1e6)
 }
 
+// mutex: 100 goroutines each take one sync.Mutex 10,000 times, increment
+// a counter they share while they hold it, unlock it and call
+// runtime.Gosched, so that the others get their turn between two of its
+// locks.  The time from before the first goroutine starts to after
+// the WaitGroup says all ended, over the 1,000,000 locks, is the figure.
+// The counter must be 1,000,000 and each goroutine must have locked
+// 10,000 times.
+func benchMutex(threads int) {
+	const workers = 100
+	const locks = 10000
+	var mu sync.Mutex
+	var counter uint64
+	done := make([]uint64, workers)
+	var wg sync.WaitGroup
+
+	t0 := time.Now()
+	wg.Add(workers)
+	for k := 0; k < workers; k++ {
+		go func(k int) {
+			defer wg.Done()
+			var i uint64
+			for i = 0; i < locks; i++ {
+				mu.Lock()
+				counter++
+				mu.Unlock()
+				runtime.Gosched()
+			}
+			done[k] = i
+		}(k)
+	}
+	wg.Wait()
+	t1 := time.Now()
+	for k, d := range done {
+		if d != locks {
+			die("mutex", "goroutine %d locked %d times; expected %d",
+				k, d, locks)
+		}
+	}
+	if counter != workers*locks {
+		die("mutex", "the counter is %d; expected %d", counter,
+			workers*locks)
+	}
+	fmt.Printf("bench=mutex threads=%d value=%.2f unit=ns/lock\n",
+		threads, float64(t1.Sub(t0).Nanoseconds())/(workers*locks))
+}
+
+// bounded1, bounded64: one goroutine sends 0, 1, ..., 999,999 on a
+// channel buffered for capc elements (a send waits while it is full) and
+// closes it; another receives until the close, checking that each
+// number is the one after the last.  The time from before the first
+// goroutine starts to after both ended, over 1,000,000, is the figure.
+func benchBounded(capc int) func(int) {
+	return func(threads int) {
+		const n = 1000000
+		name := fmt.Sprintf("bounded%d", capc)
+		ch := make(chan uint64, capc)
+		var sent, received uint64
+		var wg sync.WaitGroup
+
+		t0 := time.Now()
+		wg.Add(2)
+		go func() { // the consumer
+			defer wg.Done()
+			var k uint64
+			for v := range ch {
+				if v != k {
+					die(name, "consumer: got %d, expected %d",
+						v, k)
+				}
+				k++
+			}
+			received = k
+		}()
+		go func() { // the producer
+			defer wg.Done()
+			var i uint64
+			for i = 0; i < n; i++ {
+				ch <- i
+			}
+			sent = i
+			close(ch)
+		}()
+		wg.Wait()
+		t1 := time.Now()
+		if sent != n || received != n {
+			die(name, "%d sent, %d received in order; expected %d",
+				sent, received, n)
+		}
+		fmt.Printf("bench=%s threads=%d value=%.2f unit=ns/element\n",
+			name, threads, float64(t1.Sub(t0).Nanoseconds())/n)
+	}
+}
+
+// select: 8 goroutines each send 0, 1, ..., 124,999 on a channel of
+// their own and close it; the channels are buffered for 64 elements (Go
+// has no unbounded channel; smarm's are unbounded).  One goroutine
+// receives with a select statement over the 8 (written out: reflect.Select
+// would cost more than the channels), a closed channel's case disabled by
+// setting it to nil, until all 8 are closed; each producer's numbers must
+// arrive in order, all of them.  The time from before the first goroutine
+// starts to after all ended, over the 1,000,000 elements, is the figure.
+func benchSelect(threads int) {
+	const producers = 8
+	const per = 125000
+	var chans [producers]chan uint64
+	var sent [producers]uint64
+	var got [producers]uint64
+	var received uint64
+	var wg sync.WaitGroup
+
+	for k := range chans {
+		chans[k] = make(chan uint64, 64)
+	}
+	t0 := time.Now()
+	wg.Add(producers + 1)
+	go func() { // the consumer
+		defer wg.Done()
+		c := chans
+		open := producers
+		take := func(k int, v uint64, ok bool) {
+			if !ok {
+				if got[k] != per {
+					die("select", "channel %d closed after %d "+
+						"elements; expected %d", k, got[k], per)
+				}
+				c[k] = nil
+				open--
+				return
+			}
+			if v != got[k] {
+				die("select", "channel %d: got %d, expected %d", k,
+					v, got[k])
+			}
+			got[k]++
+			received++
+		}
+		for open > 0 {
+			select {
+			case v, ok := <-c[0]:
+				take(0, v, ok)
+			case v, ok := <-c[1]:
+				take(1, v, ok)
+			case v, ok := <-c[2]:
+				take(2, v, ok)
+			case v, ok := <-c[3]:
+				take(3, v, ok)
+			case v, ok := <-c[4]:
+				take(4, v, ok)
+			case v, ok := <-c[5]:
+				take(5, v, ok)
+			case v, ok := <-c[6]:
+				take(6, v, ok)
+			case v, ok := <-c[7]:
+				take(7, v, ok)
+			}
+		}
+	}()
+	for k := 0; k < producers; k++ {
+		go func(k int) {
+			defer wg.Done()
+			var i uint64
+			for i = 0; i < per; i++ {
+				chans[k] <- i
+			}
+			sent[k] = i
+			close(chans[k])
+		}(k)
+	}
+	wg.Wait()
+	t1 := time.Now()
+	for k := 0; k < producers; k++ {
+		if sent[k] != per || got[k] != per {
+			die("select", "producer %d sent %d, %d received in order; "+
+				"expected %d", k, sent[k], got[k], per)
+		}
+	}
+	if received != producers*per {
+		die("select", "%d received; expected %d", received,
+			producers*per)
+	}
+	fmt.Printf("bench=select threads=%d value=%.2f unit=ns/element\n",
+		threads, float64(t1.Sub(t0).Nanoseconds())/(producers*per))
+}
+
 // rss is the resident set of this process in bytes (/proc/self/statm).
 func rss() uint64 {
 	b, err := os.ReadFile("/proc/self/statm")
@@ -485,7 +669,8 @@ func benchParked(threads int) {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: peers-go yield|spawn_join|pingpong|"+
-		"mailbox|ring|skynet|primes|parked [-t threads >= 1]")
+		"mailbox|ring|skynet|primes|parked|mutex|bounded1|bounded64|"+
+		"select [-t threads >= 1]")
 	os.Exit(2)
 }
 
@@ -499,6 +684,10 @@ func main() {
 		"skynet":     benchSkynet,
 		"primes":     benchPrimes,
 		"parked":     benchParked,
+		"mutex":      benchMutex,
+		"bounded1":   benchBounded(1),
+		"bounded64":  benchBounded(64),
+		"select":     benchSelect,
 	}
 	name, threads := "", 1
 	args := os.Args[1:]

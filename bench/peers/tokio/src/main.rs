@@ -6,8 +6,8 @@
 //!
 //! Usage: peers-tokio BENCH [-t threads]
 //!
-//!   BENCH is yield, spawn_join, pingpong, mailbox, ring, skynet, primes
-//!   or parked.
+//!   BENCH is yield, spawn_join, pingpong, mailbox, ring, skynet, primes,
+//!   parked, mutex, bounded1, bounded64 or select.
 //!   -t 1 (the default) runs a current_thread runtime; -t N > 1 a
 //!   multi_thread runtime with N worker threads.  yield, spawn_join and
 //!   parked run with 1 only, as their smarm programs do.
@@ -24,11 +24,14 @@
 //! The channels are tokio::sync::mpsc unbounded channels: like smarm's,
 //! a send never waits.  They were also the faster choice for ping-pong:
 //! a bounded channel of capacity 1 takes a semaphore permit on every send.
+//! bounded1 and bounded64 measure bounded channels (mpsc::channel(cap)),
+//! as their smarm program does.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::process::exit;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Builder;
@@ -540,6 +543,247 @@ fn bench_primes(threads: usize) {
     );
 }
 
+/// mutex: 100 tasks each take one tokio::sync::Mutex 10,000 times,
+/// increment the counter it guards, unlock it (drop the guard) and
+/// yield_now, so that the others get their turn between two of its
+/// locks.  The time from before the first spawn to after the last task
+/// was awaited, over the 1,000,000 locks, is the figure.  The counter
+/// must be 1,000,000 and each task must have locked 10,000 times.
+fn bench_mutex(threads: usize) {
+    const WORKERS: usize = 100;
+    const LOCKS: u64 = 10_000;
+
+    let (counter, done, t) = run("mutex", threads, async {
+        let m = Arc::new(tokio::sync::Mutex::new(0u64));
+        let t0 = Instant::now();
+        let mut hs = Vec::with_capacity(WORKERS);
+        for _ in 0..WORKERS {
+            let m = m.clone();
+            hs.push(tokio::spawn(async move {
+                let mut i = 0u64;
+                while i < LOCKS {
+                    let mut g = m.lock().await;
+                    *g += 1;
+                    drop(g);
+                    yield_now().await;
+                    i += 1;
+                }
+                i
+            }));
+        }
+        let mut done = Vec::with_capacity(WORKERS);
+        for h in hs {
+            done.push(h.await.unwrap_or_else(|e| die("mutex", e.to_string())));
+        }
+        let t = t0.elapsed();
+        let counter = *m.lock().await;
+        (counter, done, t)
+    });
+    for (k, &d) in done.iter().enumerate() {
+        if d != LOCKS {
+            die(
+                "mutex",
+                format!("task {} locked {} times; expected {}", k, d, LOCKS),
+            );
+        }
+    }
+    if counter != WORKERS as u64 * LOCKS {
+        die(
+            "mutex",
+            format!(
+                "the counter is {}; expected {}",
+                counter,
+                WORKERS as u64 * LOCKS
+            ),
+        );
+    }
+    println!(
+        "bench=mutex threads={} value={:.2} unit=ns/lock",
+        threads,
+        ns(t) / (WORKERS as u64 * LOCKS) as f64
+    );
+}
+
+/// bounded1, bounded64: one task sends 0, 1, ..., 999,999 through a
+/// tokio::sync::mpsc::channel(cap) (a send waits while it is full) and
+/// drops its sender; another receives until the channel ends, checking
+/// that each number is the one after the last.  The time from before the
+/// first spawn to after both were awaited, over 1,000,000, is the figure.
+fn bench_bounded(cap: usize, threads: usize) {
+    const N: u64 = 1_000_000;
+    let name: &'static str = if cap == 1 { "bounded1" } else { "bounded64" };
+
+    let (sent, received, t) = run(name, threads, async move {
+        let (tx, mut rx) = mpsc::channel::<u64>(cap);
+        let t0 = Instant::now();
+        let consumer = tokio::spawn(async move {
+            let mut k = 0u64;
+            while let Some(v) = rx.recv().await {
+                if v != k {
+                    die(name, format!("consumer: got {}, expected {}", v, k));
+                }
+                k += 1;
+            }
+            k
+        });
+        let producer = tokio::spawn(async move {
+            let mut i = 0u64;
+            while i < N {
+                if tx.send(i).await.is_err() {
+                    die(name, format!("producer: send {}: receiver gone", i));
+                }
+                i += 1;
+            }
+            i
+        });
+        let sent = producer.await.unwrap_or_else(|e| die(name, e.to_string()));
+        let received = consumer.await.unwrap_or_else(|e| die(name, e.to_string()));
+        (sent, received, t0.elapsed())
+    });
+    if sent != N || received != N {
+        die(
+            name,
+            format!(
+                "{} sent, {} received in order; expected {}",
+                sent, received, N
+            ),
+        );
+    }
+    println!(
+        "bench={} threads={} value={:.2} unit=ns/element",
+        name,
+        threads,
+        ns(t) / N as f64
+    );
+}
+
+fn bench_bounded1(threads: usize) {
+    bench_bounded(1, threads)
+}
+
+fn bench_bounded64(threads: usize) {
+    bench_bounded(64, threads)
+}
+
+/// select: 8 tasks each send 0, 1, ..., 124,999 on an unbounded channel
+/// of their own (as smarm's are: a send never waits) and drop its sender.
+/// One task waits on the 8 receivers at once and takes one element from
+/// the first ready, until all have ended; each producer's numbers must
+/// arrive in order, all of them.  The wait is written by hand with
+/// poll_fn over each receiver's poll_recv, starting one further at every
+/// call: what tokio::select! over 8 `rx.recv()` branches expands to (it
+/// polls the branches from a random start), without its `macros` feature,
+/// which the Cargo.toml here does not enable.  The time from before the
+/// first spawn to after all were awaited, over the 1,000,000 elements, is
+/// the figure.
+fn bench_select(threads: usize) {
+    const PRODUCERS: usize = 8;
+    const PER: u64 = 125_000;
+
+    let (sent, got, received, t) = run("select", threads, async {
+        let mut txs = Vec::with_capacity(PRODUCERS);
+        let mut rxs = Vec::with_capacity(PRODUCERS);
+        for _ in 0..PRODUCERS {
+            let (tx, rx) = mpsc::unbounded_channel::<u64>();
+            txs.push(tx);
+            rxs.push(rx);
+        }
+        let t0 = Instant::now();
+        let consumer = tokio::spawn(async move {
+            // (producer, its receiver) for the channels still open.
+            let mut open: Vec<(usize, mpsc::UnboundedReceiver<u64>)> =
+                rxs.into_iter().enumerate().collect();
+            let mut got = [0u64; PRODUCERS];
+            let mut received = 0u64;
+            let mut turn = 0usize;
+            while !open.is_empty() {
+                let n = open.len();
+                let start = turn % n;
+                turn = turn.wrapping_add(1);
+                let (i, v) = poll_fn(|cx| {
+                    for j in 0..n {
+                        let i = (start + j) % n;
+                        if let Poll::Ready(v) = open[i].1.poll_recv(cx) {
+                            return Poll::Ready((i, v));
+                        }
+                    }
+                    Poll::Pending
+                })
+                .await;
+                let k = open[i].0;
+                match v {
+                    Some(v) if v != got[k] => die(
+                        "select",
+                        format!("channel {}: got {}, expected {}", k, v, got[k]),
+                    ),
+                    Some(_) => {
+                        got[k] += 1;
+                        received += 1;
+                    }
+                    None if got[k] != PER => die(
+                        "select",
+                        format!(
+                            "channel {} ended after {} elements; expected {}",
+                            k, got[k], PER
+                        ),
+                    ),
+                    None => {
+                        open.swap_remove(i);
+                    }
+                }
+            }
+            (got, received)
+        });
+        let mut hs = Vec::with_capacity(PRODUCERS);
+        for tx in txs {
+            hs.push(tokio::spawn(async move {
+                let mut i = 0u64;
+                while i < PER {
+                    if tx.send(i).is_err() {
+                        die("select", format!("send {}: receiver gone", i));
+                    }
+                    i += 1;
+                }
+                i
+            }));
+        }
+        let (got, received) = consumer
+            .await
+            .unwrap_or_else(|e| die("select", e.to_string()));
+        let mut sent = Vec::with_capacity(PRODUCERS);
+        for h in hs {
+            sent.push(h.await.unwrap_or_else(|e| die("select", e.to_string())));
+        }
+        (sent, got, received, t0.elapsed())
+    });
+    for k in 0..PRODUCERS {
+        if sent[k] != PER || got[k] != PER {
+            die(
+                "select",
+                format!(
+                    "producer {} sent {}, {} received in order; expected {}",
+                    k, sent[k], got[k], PER
+                ),
+            );
+        }
+    }
+    if received != PRODUCERS as u64 * PER {
+        die(
+            "select",
+            format!(
+                "{} received; expected {}",
+                received,
+                PRODUCERS as u64 * PER
+            ),
+        );
+    }
+    println!(
+        "bench=select threads={} value={:.2} unit=ns/element",
+        threads,
+        ns(t) / (PRODUCERS as u64 * PER) as f64
+    );
+}
+
 /// The resident set of this process in bytes (VmRSS, /proc/self/status).
 fn rss() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status")
@@ -609,7 +853,7 @@ fn bench_parked(threads: usize) {
 fn usage() -> ! {
     eprintln!(
         "usage: peers-tokio yield|spawn_join|pingpong|mailbox|ring|skynet|primes|\
-         parked [-t threads >= 1]"
+         parked|mutex|bounded1|bounded64|select [-t threads >= 1]"
     );
     exit(2)
 }
@@ -618,7 +862,7 @@ fn usage() -> ! {
 type Bench = (&'static str, fn(usize));
 
 fn main() {
-    let benches: [Bench; 8] = [
+    let benches: [Bench; 12] = [
         ("yield", bench_yield),
         ("spawn_join", bench_spawn_join),
         ("pingpong", bench_pingpong),
@@ -627,6 +871,10 @@ fn main() {
         ("skynet", bench_skynet),
         ("primes", bench_primes),
         ("parked", bench_parked),
+        ("mutex", bench_mutex),
+        ("bounded1", bench_bounded1),
+        ("bounded64", bench_bounded64),
+        ("select", bench_select),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut bench: Option<Bench> = None;
