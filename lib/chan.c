@@ -41,7 +41,7 @@
  *
  * Nodes.  An element that finds no receiver waiting travels in a node of
  * its own.  The receiver keeps the node it emptied in the channel's
- * one-node `spare` slot when that is free, and the next send takes it
+ * list of spares (up to SPARES of them), and the next sends take them
  * instead of calling malloc.
  *
  * Lifetime.  `refs` counts the receiving end plus every sending handle;
@@ -74,6 +74,10 @@
 typedef smarm__node node;
 typedef smarm__chan chan;
 
+/* Emptied nodes a channel keeps for its next sends: enough for a burst
+ * of a producer on another worker, few enough to matter little. */
+#define SPARES 64u
+
 /* Free channels, kept for reuse (see Lifetime). */
 static smarm__fpool pool; /* all-zero: empty, unlocked */
 
@@ -105,7 +109,9 @@ static chan *chan_new(void)
 /* Give an unused channel (no waiter, nothing queued) to the pool. */
 static void chan_free(chan *c)
 {
-	c->head = c->tail = c->spare = NULL;
+	smarm__chan_set_head(c, NULL);
+	c->tail = c->spare = NULL;
+	c->nspare = 0;
 	c->sq_head = c->sq_tail = NULL;
 	c->len = 0;
 	c->rx_closed = 0;
@@ -153,7 +159,7 @@ static int channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size,
 		return ENOMEM;
 	c->elem_size = elem_size;
 	c->cap = cap;
-	c->senders = 1;
+	__atomic_store_n(&c->senders, 1, __ATOMIC_RELEASE);
 	smarm__atomic_store_relaxed(&c->refs, 2);
 	/* Handing the pointers to another thread (through whatever the
 	 * program uses) orders these stores before that thread's use. */
@@ -201,18 +207,32 @@ static void unref(chan *c)
 	 * before the last one frees it. */
 	if (smarm__atomic_fetch_add_full(&c->refs, (AO_t)-1) == 1) {
 		free_nodes(c->head);
-		free(c->spare);
+		free_nodes(c->spare);
 		chan_free(c);
 	}
 }
 
-/* Keep n as the channel's spare node, or free it (under the lock). */
+/* Keep n among the channel's spare nodes, or free it (under the
+ * lock). */
 static inline void keep_spare(chan *c, node *n)
 {
-	if (c->spare == NULL)
+	if (__builtin_expect(c->nspare < SPARES, 1)) {
+		n->next = c->spare;
 		c->spare = n;
-	else
+		c->nspare++;
+	} else {
 		free(n);
+	}
+}
+
+/* A spare node (there is one), under the lock. */
+static inline node *take_spare(chan *c)
+{
+	node *n = c->spare;
+
+	c->spare = n->next;
+	c->nspare--;
+	return n;
 }
 
 /* Under the lock: link node n, holding elem, at the queue's tail. */
@@ -223,7 +243,7 @@ static inline void enqueue(chan *c, node *n, const void *elem)
 	if (c->tail)
 		c->tail->next = n;
 	else
-		c->head = n;
+		smarm__chan_set_head(c, n);
 	c->tail = n;
 	c->len++;
 }
@@ -286,9 +306,8 @@ static smarm__actor *sender_done(chan *c, int err,
  * oldest waiting sender's element goes into the queue. */
 static smarm__actor *make_room(chan *c, smarm__atomic_u32 **thread)
 {
-	node *n = c->spare;
+	node *n = take_spare(c);
 
-	c->spare = NULL;
 	enqueue(c, n, c->sq_head->elem);
 	return sender_done(c, 0, thread);
 }
@@ -445,8 +464,7 @@ send(chan *c, const void *elem, uint64_t timeout)
 	}
 	n = fresh;
 	if (n == NULL) {
-		n = c->spare;
-		c->spare = NULL;
+		n = take_spare(c);
 	}
 	enqueue(c, n, elem);
 	if (rw != NULL) {
@@ -487,7 +505,7 @@ static inline int take(chan *c, void *out, smarm__actor **sa,
 
 	if (n == NULL)
 		return 0;
-	c->head = n->next;
+	smarm__chan_set_head(c, n->next);
 	if (c->head == NULL)
 		c->tail = NULL;
 	c->len--;
@@ -645,7 +663,7 @@ smarm_tx *smarm_tx_clone(smarm_tx *tx)
 	if (tx == NULL)
 		return NULL;
 	smarm__lock_take(&c->lock);
-	c->senders++;
+	__atomic_store_n(&c->senders, c->senders + 1, __ATOMIC_RELEASE);
 	smarm__lock_drop(&c->lock);
 	smarm__atomic_fetch_add_full(&c->refs, 1);
 	return tx;
@@ -662,7 +680,8 @@ int smarm_tx_close(smarm_tx *tx)
 	/* The last sender gone: a waiting receiver learns of it. */
 	smarm__lock_take(&c->lock);
 	rw = c->waiter;
-	if (--c->senders == 0 && rw != NULL) {
+	__atomic_store_n(&c->senders, c->senders - 1, __ATOMIC_RELEASE);
+	if (c->senders == 0 && rw != NULL) {
 		c->waiter = NULL;
 		if (rw->out != NULL || smarm__cword_take(rw->self))
 			w = rw->self;
@@ -688,7 +707,8 @@ int smarm_rx_close(smarm_rx *rx)
 	smarm__lock_take(&c->lock);
 	c->rx_closed = 1;
 	q = c->head;
-	c->head = c->tail = NULL;
+	smarm__chan_set_head(c, NULL);
+	c->tail = NULL;
 	c->len = 0;
 	/* Every waiting sender learns of it, one at a time. */
 	while (c->sq_head != NULL) {

@@ -51,7 +51,8 @@ typedef struct smarm__chan {
 	smarm__flink free_link;   /* in the pool, once freed */
 	smarm__lock lock;         /* everything below but refs */
 	smarm__node *head, *tail; /* the queue, oldest first */
-	smarm__node *spare;       /* an emptied node for the next send */
+	smarm__node *spare;       /* emptied nodes for the next sends */
+	unsigned nspare;
 	struct smarm__recv_wait *waiter; /* the receiver, parked, or NULL */
 	struct smarm__send_wait *sq_head, *sq_tail; /* senders waiting */
 	size_t len;               /* elements queued */
@@ -62,11 +63,21 @@ typedef struct smarm__chan {
 	smarm__atomic refs;       /* senders + the receiving end */
 } smarm__chan;
 
-/* Under the lock: would a receive return at once (an element, or the
- * end)? */
+/* Would a receive return at once (an element, or the end)?  Exact under
+ * the lock.  Without it, for the receiver only: head and senders are
+ * written under the lock with release stores, and read here with
+ * acquire loads; what the receiver sees there does not go away, since
+ * only the receiver takes elements (and an ended channel stays ended). */
 static inline int smarm__chan_ready(const smarm__chan *c)
 {
-	return c->head != NULL || c->senders == 0;
+	return __atomic_load_n(&c->head, __ATOMIC_ACQUIRE) != NULL ||
+		__atomic_load_n(&c->senders, __ATOMIC_ACQUIRE) == 0;
+}
+
+/* Under the lock: the queue's head, for smarm__chan_ready's readers. */
+static inline void smarm__chan_set_head(smarm__chan *c, smarm__node *n)
+{
+	__atomic_store_n(&c->head, n, __ATOMIC_RELEASE);
 }
 
 /* Take a, waiting in its own word, out of it: nonzero when the caller now

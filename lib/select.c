@@ -35,38 +35,27 @@
  * a sender then wakes it through cword (mailbox.c). */
 #define MBOX_SELECT ((AO_t)1)
 
-/* Would a receive from entry e return at once?  1 yes, 0 no, or EBUSY
- * (another actor waits to receive on it). */
+/* Would a receive from entry e return at once?  A look without the
+ * channel's lock (smarm__chan_ready): a channel another actor receives on
+ * is found out when it registers (EBUSY), or by the receive that
+ * follows. */
 static int ready(smarm_rx *e, smarm__actor *self)
 {
-	smarm__chan *c = (smarm__chan *)e;
-	int r;
-
 	if (e == NULL)
 		return smarm__mpscq_busy(&self->mbox, &self->mbox_stub);
-	smarm__lock_take(&c->lock);
-	if (c->waiter != NULL && c->waiter->self != self)
-		r = EBUSY;
-	else
-		r = smarm__chan_ready(c);
-	smarm__lock_drop(&c->lock);
-	return r == EBUSY ? -EBUSY : r;
+	return smarm__chan_ready((smarm__chan *)e);
 }
 
 /* Look at every entry from start: 0 with *ready_i set, EAGAIN when none
- * is ready, EBUSY. */
+ * is ready. */
 static int scan(smarm_rx **rxs, size_t n, size_t start, size_t *ready_i,
 		smarm__actor *self)
 {
 	size_t k, i;
-	int r;
 
 	for (k = 0; k < n; k++) {
 		i = (start + k) % n;
-		r = ready(rxs[i], self);
-		if (r < 0)
-			return EBUSY;
-		if (r) {
+		if (ready(rxs[i], self)) {
 			*ready_i = i;
 			return 0;
 		}
