@@ -63,6 +63,26 @@ static int scan(smarm_rx **rxs, size_t n, size_t start, size_t *ready_i,
 	return EAGAIN;
 }
 
+/* Does another actor wait to receive on one of the channels?  EBUSY or
+ * 0 (for a select that does not register: timeout 0). */
+static int busy(smarm_rx **rxs, size_t n, smarm__actor *self)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < n && r == 0; i++) {
+		smarm__chan *c = (smarm__chan *)rxs[i];
+
+		if (c == NULL)
+			continue;
+		smarm__lock_take(&c->lock);
+		if (c->waiter != NULL && c->waiter->self != self)
+			r = EBUSY;
+		smarm__lock_drop(&c->lock);
+	}
+	return r;
+}
+
 /* Take back the records of entries [0, n). */
 static void unregister(smarm_rx **rxs, size_t n,
 		       struct smarm__recv_wait *recs, smarm__actor *self)
@@ -168,7 +188,10 @@ int smarm_select(smarm_rx **rxs, size_t n, size_t *ready_i, uint64_t timeout)
 	seen = self->cancels_seen;
 	for (;;) {
 		left = smarm__wait_left(timeout, &deadline);
-		r = left == 0 ? ETIMEDOUT : wait_once(rxs, n, recs, self, left);
+		if (left == 0)
+			r = busy(rxs, n, self) ? EBUSY : ETIMEDOUT;
+		else
+			r = wait_once(rxs, n, recs, self, left);
 		if (r == EBUSY)
 			break;
 		/* Whatever ended the wait, something may be ready now. */
