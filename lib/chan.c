@@ -296,7 +296,8 @@ static smarm__actor *sender_done(chan *c, int err,
 		*thread = &sw->done;
 		return NULL;
 	}
-	smarm__atomic_u32_store_relaxed(&sw->done, 1);
+	/* Release: err is seen by whoever sees done. */
+	smarm__atomic_u32_store_release(&sw->done, 1);
 	/* Under the lock, while it cannot give up (it looks at done under
 	 * the lock): afterwards it may be gone. */
 	return smarm__cword_take(a) ? a : NULL;

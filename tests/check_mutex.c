@@ -145,7 +145,7 @@ static void *code_tok(int code)
 
 /* The order in which waiters got a mutex: written by the owner only. */
 static int order[64];
-static int norder;
+static atomic_int norder;
 
 /* A waiter: locks m with the timeout given; on 0 or EOWNERDEAD it notes
  * idx in order[], yields twice holding it and unlocks.  t0 and t1 frame
@@ -167,8 +167,10 @@ static void *waiter(void *arg)
 	r = smarm_mutex_lock(w->m, w->timeout);
 	w->t1 = smarm_now();
 	if (r == 0 || r == EOWNERDEAD) {
-		ck_assert_int_lt(norder, 64);
-		order[norder++] = w->idx;
+		int k = atomic_fetch_add(&norder, 1);
+
+		ck_assert_int_lt(k, 64);
+		order[k] = w->idx;
 		ck_assert_int_eq(smarm_yield(), 0);
 		ck_assert_int_eq(smarm_yield(), 0);
 		ck_assert_int_eq(smarm_mutex_unlock(w->m), 0);
