@@ -33,7 +33,7 @@ const char *smarm_strerror(int err)
 	case EDEADLK:
 		return "Deadlock (an actor joining itself, or every actor parked for good)";
 	case EBUSY:
-		return "Busy (the actor is being joined, or a runtime is running)";
+		return "Busy (the actor is being joined, a runtime is running, another actor receives on the channel, or the mutex is held)";
 	case ENOTSUP:
 		return "Not supported";
 	case SMARM_EPANIC:

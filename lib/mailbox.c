@@ -182,6 +182,27 @@ int smarm_send_to(smarm_pid to, void *msg)
 	return 0;
 }
 
+/* The oldest message, or NULL when the mailbox is empty: a send caught
+ * halfway (its node swapped in at the queue's far end, not linked yet)
+ * is waited out, so that a receive that says "empty" has missed no
+ * message a send already made its own.  The sender is between two
+ * instructions; should its thread have been put off the CPU there, this
+ * actor yields meanwhile. */
+static mnode *mailbox_pop_settled(smarm__actor *self)
+{
+	unsigned i = 0;
+	mnode *m;
+
+	while ((m = mailbox_pop(self)) == NULL &&
+	       smarm__mpscq_busy(&self->mbox, &self->mbox_stub)) {
+		if (++i % 64 == 0)
+			smarm__yield(smarm__worker_self());
+		else
+			__builtin_ia32_pause();
+	}
+	return m;
+}
+
 /* Take self back out of its mailbox's waiter word (or the wake of whoever
  * took it first). */
 static void mbox_unwait(smarm__actor *self)
@@ -211,6 +232,8 @@ static mnode *receive_parked(smarm__actor *self, uint64_t timeout, int *err)
 		left = smarm__wait_left(timeout, &deadline);
 		if (left == 0 || smarm__cancel_take(self)) {
 			mbox_unwait(self);
+			if (left == 0 && (m = mailbox_pop_settled(self)) != NULL)
+				return m;
 			*err = left == 0 ? ETIMEDOUT : ECANCELED;
 			return NULL;
 		}
