@@ -221,7 +221,7 @@ static void timer_cancel(smarm__actor *a)
  */
 static unsigned fire_timers(smarm__worker *w, smarm__worker *v, uint64_t now)
 {
-	smarm__actor *fired = NULL, *a;
+	smarm__actor *fired = NULL, **last = &fired, *a;
 	smarm__alarm *alarms = NULL, *al;
 	smarm__timer *tm;
 	unsigned n = 0;
@@ -246,8 +246,10 @@ static unsigned fire_timers(smarm__worker *w, smarm__worker *v, uint64_t now)
 			break;
 		}
 		a->wake = ETIMEDOUT;
-		a->next = fired;
-		fired = a;
+		/* In deadline order: the earliest runs first. */
+		a->next = NULL;
+		*last = a;
+		last = &a->next;
 	}
 	publish_tnext(v);
 	smarm__lock_drop(&v->tlock);
