@@ -173,4 +173,17 @@ static __attribute__((unused)) uint64_t bench_rss(void)
 	return (uint64_t)resident * (uint64_t)page;
 }
 
+/* In an actor: join pid; its panic becomes the caller's, with its
+ * reason; who names it in other errors. */
+static __attribute__((unused)) void bench_join(smarm_pid pid, const char *who)
+{
+	void *res = NULL;
+	int err = smarm_join(pid, &res, SMARM_FOREVER);
+
+	if (err == SMARM_EPANIC)
+		smarm_panic("%s", res ? (char *)res : "(no reason)");
+	if (err)
+		smarm_panic("join %s: %s", who, smarm_strerror(err));
+}
+
 #endif /* SMARM_BENCHUTIL_H */

@@ -93,18 +93,6 @@ static void *consumer(void *arg)
 	return NULL;
 }
 
-/* Join pid; an actor's panic becomes the root's, with its reason. */
-static void join_one(smarm_pid pid, const char *who)
-{
-	void *res = NULL;
-	int err = smarm_join(pid, &res, SMARM_FOREVER);
-
-	if (err == SMARM_EPANIC)
-		smarm_panic("%s", res ? (char *)res : "(no reason)");
-	if (err)
-		smarm_panic("join %s: %s", who, smarm_strerror(err));
-}
-
 static void *root(void *arg)
 {
 	struct bench *b = arg;
@@ -129,8 +117,8 @@ static void *root(void *arg)
 	}
 	/* The consumer first: when it fails, the producer fails after it
 	 * (EPIPE), and the consumer's reason is the one to see. */
-	join_one(c, "consumer");
-	join_one(p, "producer");
+	bench_join(c, "consumer");
+	bench_join(p, "producer");
 	b->t1 = smarm_now();
 	return NULL;
 }

@@ -138,18 +138,6 @@ static void *consumer(void *arg)
 	return NULL;
 }
 
-/* Join pid; an actor's panic becomes the root's, with its reason. */
-static void join_one(smarm_pid pid, const char *who)
-{
-	void *res = NULL;
-	int err = smarm_join(pid, &res, SMARM_FOREVER);
-
-	if (err == SMARM_EPANIC)
-		smarm_panic("%s", res ? (char *)res : "(no reason)");
-	if (err)
-		smarm_panic("join %s: %s", who, smarm_strerror(err));
-}
-
 static void *root(void *arg)
 {
 	struct bench *b = arg;
@@ -189,9 +177,9 @@ static void *root(void *arg)
 	for (k = spawned; k < PRODUCERS; k++)
 		smarm_tx_close(b->tx[k]);
 	/* The consumer first: its reason is the one to see. */
-	join_one(c, "consumer");
+	bench_join(c, "consumer");
 	for (k = 0; k < spawned; k++)
-		join_one(p[k], "producer");
+		bench_join(p[k], "producer");
 	b->t1 = smarm_now();
 	if (err)
 		smarm_panic("spawn producer %u: %s", spawned,

@@ -177,16 +177,15 @@ int smarm_sleep(uint64_t ns)
 	/* Only a canceller takes the sleeper out of its own word and wakes
 	 * it; the timer ends the sleep otherwise. */
 	self = smarm__current(w);
-	smarm__wait_on(self, self, SMARM__WAIT_SELF);
-	smarm__atomic_store_full(&self->cword, (AO_t)self);
-	r = smarm__cancel_take(self) ? ECANCELED : smarm__park(self, ns, 0);
+	smarm__self_announce(self);
+	r = smarm__self_park(self, ns, 0);
 	if (r == 0) {
 		smarm__cancel_take(self);
 		return ECANCELED;
 	}
 	/* Out of the word, or the wake of a canceller that came first: its
 	 * request then waits for the next call. */
-	smarm__waiter_cancel(&self->cword, self, 0);
+	smarm__self_unwait(self, 0);
 	return r == ETIMEDOUT ? 0 : r;
 }
 

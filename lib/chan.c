@@ -384,12 +384,10 @@ static int send_wait(chan *c, const void *elem, uint64_t timeout)
 	if (me.self == NULL)
 		return send_wait_thread(c, &me, timeout);
 	self = me.self;
-	smarm__wait_on(self, self, SMARM__WAIT_SELF);
-	smarm__atomic_store_full(&self->cword, (AO_t)self);
+	smarm__self_announce(self);
 	smarm__lock_drop(&c->lock);
 	seen = self->cancels_seen;
-	r = smarm__cancel_take(self) ? ECANCELED :
-		smarm__park(self, timeout, 0);
+	r = smarm__self_park(self, timeout, 0);
 	/* Woken: by the receiver (done) or by a canceller. */
 	woken = r == 0;
 	if (woken && !smarm__atomic_u32_load_acquire(&me.done)) {
@@ -402,7 +400,7 @@ static int send_wait(chan *c, const void *elem, uint64_t timeout)
 			sq_remove(c, &me);
 		smarm__lock_drop(&c->lock);
 		if (!woken)
-			smarm__waiter_cancel(&self->cword, self, 0);
+			smarm__self_unwait(self, 0);
 	}
 	if (!smarm__atomic_u32_load_acquire(&me.done))
 		return r;
@@ -517,12 +515,6 @@ static inline int take(chan *c, void *out, smarm__actor **sa,
 	return 1;
 }
 
-/* Under the lock: does another actor wait to receive here? */
-static inline int other_receiver(const chan *c, const smarm__actor *self)
-{
-	return c->waiter != NULL && c->waiter->self != self;
-}
-
 int smarm_try_recv(smarm_rx *rx, void *out)
 {
 	chan *c = (chan *)rx;
@@ -537,7 +529,7 @@ int smarm_try_recv(smarm_rx *rx, void *out)
 	if (w == NULL)
 		return EPERM;
 	smarm__lock_take(&c->lock);
-	if (other_receiver(c, smarm__current(w))) {
+	if (smarm__chan_other_receiver(c, smarm__current(w))) {
 		smarm__lock_drop(&c->lock);
 		return EBUSY;
 	}
@@ -598,7 +590,7 @@ recv_once(chan *c, struct smarm__recv_wait *rw, uint64_t timeout,
 	uint64_t left;
 	int r;
 
-	if (other_receiver(c, rw->self)) {
+	if (smarm__chan_other_receiver(c, rw->self)) {
 		smarm__lock_drop(&c->lock);
 		return EBUSY;
 	}

@@ -80,11 +80,11 @@ static inline void smarm__chan_set_head(smarm__chan *c, smarm__node *n)
 	__atomic_store_n(&c->head, n, __ATOMIC_RELEASE);
 }
 
-/* Take a, waiting in its own word, out of it: nonzero when the caller now
- * owes it a smarm__wake. */
-static inline int smarm__cword_take(smarm__actor *a)
+/* Under the lock: does another actor wait to receive here? */
+static inline int smarm__chan_other_receiver(const smarm__chan *c,
+					     const smarm__actor *self)
 {
-	return smarm__atomic_cas_full(&a->cword, (AO_t)a, 0);
+	return c->waiter != NULL && c->waiter->self != self;
 }
 
 /* Free channels kept for reuse (their memory is never given back while

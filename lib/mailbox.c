@@ -62,10 +62,17 @@ static mnode *mailbox_pop(smarm__actor *a)
 	return (mnode *)(void *)smarm__mpscq_pop(&a->mbox, &a->mbox_stub);
 }
 
+void smarm__dead_letter(struct smarm_runtime *rt, void *msg, smarm_pid to)
+{
+	if (rt->cfg.dead_letter)
+		rt->cfg.dead_letter(msg, to);
+	else
+		free(msg);
+}
+
 void smarm__mailbox_drain(struct smarm_runtime *rt, smarm__actor *a,
 			  smarm_pid pid)
 {
-	void (*dead)(void *, smarm_pid) = rt->cfg.dead_letter;
 	mnode *m;
 
 	if (!smarm__mpscq_busy(&a->mbox, &a->mbox_stub))
@@ -76,12 +83,8 @@ void smarm__mailbox_drain(struct smarm_runtime *rt, smarm__actor *a,
 
 		free(m);
 		/* A signal's data is not the mailbox's to give away. */
-		if (!msg)
-			continue;
-		if (dead)
-			dead(data, pid);
-		else
-			free(data);
+		if (msg)
+			smarm__dead_letter(rt, data, pid);
 	}
 }
 
@@ -97,7 +100,7 @@ static smarm__actor *mbox_waiter_take(smarm__actor *a)
 		return NULL;
 	if (!(v & 1))
 		return (smarm__actor *)v;
-	return smarm__atomic_cas_full(&a->cword, (AO_t)a, 0) ? a : NULL;
+	return smarm__cword_take(a) ? a : NULL;
 }
 
 /* Queue m in the mailbox of to, if it is a live actor of rt: 0, and

@@ -96,6 +96,10 @@ unsigned smarm__end_send(struct smarm_runtime *rt, smarm__actor *a,
 			 struct smarm__signal *owed, smarm_pid pid, int flags,
 			 void *result);
 
+/* Hand a message nobody will receive to the runtime's dead-letter
+ * function (free(3) by default), with the pid it was sent to. */
+void smarm__dead_letter(struct smarm_runtime *rt, void *msg, smarm_pid to);
+
 /* Hand what is left in a's mailbox to the dead-letter function: a has
  * ended, or never will (after a deadlock).  Frees what else it holds. */
 void smarm__mailbox_drain(struct smarm_runtime *rt, smarm__actor *a,

@@ -206,12 +206,10 @@ static int lock_wait(struct smarm__mutex *x, smarm__actor *self,
 	else
 		x->head = &me;
 	x->tail = &me;
-	smarm__wait_on(self, self, SMARM__WAIT_SELF);
-	smarm__atomic_store_full(&self->cword, (AO_t)self);
+	smarm__self_announce(self);
 	smarm__lock_drop(&x->lock);
 	seen = self->cancels_seen;
-	r = smarm__cancel_take(self) ? ECANCELED :
-		smarm__park(self, timeout, 0);
+	r = smarm__self_park(self, timeout, 0);
 	/* Woken (0): taken out of cword, by the unlocker that handed us the
 	 * mutex or by a canceller. */
 	woken = r == 0;
@@ -227,7 +225,7 @@ static int lock_wait(struct smarm__mutex *x, smarm__actor *self,
 		smarm__lock_drop(&x->lock);
 		/* Out of cword, or the wake of whoever took us first. */
 		if (!woken)
-			smarm__waiter_cancel(&self->cword, self, 0);
+			smarm__self_unwait(self, 0);
 	}
 	if (!me.granted)
 		return r;
@@ -330,7 +328,7 @@ static void hand_over(struct smarm__mutex *x, int dead)
 		next->dead = dead;
 		to = next->self;
 		/* Under the lock, while it cannot give up (see Waking). */
-		took = smarm__atomic_cas_full(&to->cword, (AO_t)to, 0);
+		took = smarm__cword_take(to);
 	}
 	smarm__lock_drop(&x->lock);
 	if (took)

@@ -253,11 +253,13 @@ static unsigned fire_timers(smarm__worker *w, smarm__worker *v, uint64_t now)
 	}
 	publish_tnext(v);
 	smarm__lock_drop(&v->tlock);
-	while ((al = alarms) != NULL) {
-		alarms = al->next;
-		al->fire(al);
-		/* It may have woken actors here. */
-		n |= local_work(w);
+	if (__builtin_expect(alarms != NULL, 0)) {
+		while ((al = alarms) != NULL) {
+			alarms = al->next;
+			al->fire(al);
+		}
+		/* They may have woken actors here. */
+		n = local_work(w);
 	}
 	while ((a = fired) != NULL) {
 		fired = a->next;

@@ -28,6 +28,7 @@
 #ifndef SMARM_SCHED_H
 #define SMARM_SCHED_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -338,6 +339,42 @@ static inline int smarm__cancel_take(smarm__actor *self)
 		return 0;
 	self->cancels_seen = c;
 	return 1;
+}
+
+/*
+ * Waiting in one's own word (cword, SMARM__WAIT_SELF): for waits whose
+ * object a canceller must not touch, or that span several objects.
+ * Announce, make yourself findable (under the object's lock, as it
+ * needs), then park; whoever takes the actor out of cword wakes it.  A
+ * park that did not end by such a wake (r != 0) is followed by
+ * smarm__self_unwait.
+ */
+static inline void smarm__self_announce(smarm__actor *self)
+{
+	smarm__wait_on(self, self, SMARM__WAIT_SELF);
+	smarm__atomic_store_full(&self->cword, (AO_t)self);
+}
+
+/* Park after smarm__self_announce: 0 when woken, ETIMEDOUT, ENOMEM, or
+ * ECANCELED at once when a cancel is pending. */
+static inline int smarm__self_park(smarm__actor *self, uint64_t timeout,
+				   unsigned flags)
+{
+	return smarm__cancel_take(self) ? ECANCELED :
+		smarm__park(self, timeout, flags);
+}
+
+/* Out of cword, or take the wake of whoever took self out first. */
+static inline void smarm__self_unwait(smarm__actor *self, unsigned flags)
+{
+	smarm__waiter_cancel(&self->cword, self, flags);
+}
+
+/* Take a out of its own word: nonzero when the caller now owes it a
+ * smarm__wake. */
+static inline int smarm__cword_take(smarm__actor *a)
+{
+	return smarm__atomic_cas_full(&a->cword, (AO_t)a, 0);
 }
 
 /* Yield (smarm_yield) for callers that already hold the worker. */

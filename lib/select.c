@@ -76,7 +76,7 @@ static int busy(smarm_rx **rxs, size_t n, smarm__actor *self)
 		if (c == NULL)
 			continue;
 		smarm__lock_take(&c->lock);
-		if (c->waiter != NULL && c->waiter->self != self)
+		if (smarm__chan_other_receiver(c, self))
 			r = EBUSY;
 		smarm__lock_drop(&c->lock);
 	}
@@ -126,7 +126,7 @@ static int enlist(smarm_rx **rxs, size_t n, struct smarm__recv_wait *recs,
 			continue;
 		}
 		smarm__lock_take(&c->lock);
-		if (c->waiter != NULL && c->waiter->self != self)
+		if (smarm__chan_other_receiver(c, self))
 			r = EBUSY;
 		else if (smarm__chan_ready(c))
 			r = 1;
@@ -146,18 +146,16 @@ static int wait_once(smarm_rx **rxs, size_t n, struct smarm__recv_wait *recs,
 {
 	int r, woken;
 
-	smarm__wait_on(self, self, SMARM__WAIT_SELF);
-	smarm__atomic_store_full(&self->cword, (AO_t)self);
+	smarm__self_announce(self);
 	r = enlist(rxs, n, recs, self);
 	if (r == 0)
-		r = smarm__cancel_take(self) ? ECANCELED :
-			smarm__park(self, left, SMARM__PARK_OPEN);
+		r = smarm__self_park(self, left, SMARM__PARK_OPEN);
 	woken = r == 0;
 	if (r != 1 && r != EBUSY)
 		unregister(rxs, n, recs, self);
 	/* Out of cword, or the wake of whoever took us first. */
 	if (!woken)
-		smarm__waiter_cancel(&self->cword, self, SMARM__PARK_OPEN);
+		smarm__self_unwait(self, SMARM__PARK_OPEN);
 	return r;
 }
 

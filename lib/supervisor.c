@@ -11,8 +11,8 @@
  * and handled after.
  *
  * Owns: the supervisor's records, on its own stack and heap.  May touch:
- * the public calls (smarm.h), sched.h (the runtime's dead-letter
- * function).
+ * the public calls (smarm.h), mailbox.h (the dead-letter function),
+ * sched.h.
  */
 #include "config.h"
 
@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "smarm.h"
+#include "mailbox.h"
 #include "sched.h"
 
 #define DEFAULT_INTENSITY 3u
@@ -122,13 +123,9 @@ static struct child *next_end(struct sup *s, int *kind, int stopping)
 		if (r != 0)
 			continue;
 		if (m.kind == SMARM_MSG) {
-			struct smarm_runtime *rt =
-				smarm__worker_rt(smarm__worker_at_entry());
-
-			if (rt->cfg.dead_letter)
-				rt->cfg.dead_letter(m.data, smarm_self());
-			else
-				free(m.data);
+			smarm__dead_letter(
+				smarm__worker_rt(smarm__worker_at_entry()),
+				m.data, smarm_self());
 			continue;
 		}
 		k = child_of(s, m.from);
