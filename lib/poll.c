@@ -428,6 +428,9 @@ int smarm__poll_sigblock(smarm__actor *self, const sigset_t *set,
 	}
 	gen = smarm__atomic_load_relaxed(&p->sig_gen);
 	smarm__lock_drop(&p->siglock);
+	/* Workers look at the set where they look at the epoll set. */
+	if (!smarm__poll_armed(rt))
+		smarm__atomic_store_full(&rt->io_armed, 1);
 	smarm__poll_sigsync(rt);
 	/* Thread 0 may run an actor or sleep: it blocks the set at its next
 	 * scheduling decision or wake (a timed park rouses a deep sleeper). */
