@@ -330,18 +330,20 @@ int smarm_close(int fd)
 
 /* ---- signals -------------------------------------------------------------------------- */
 
-/* Signals nobody may wait for: those that cannot be caught, and the
- * synchronous ones the workers never block. */
+/* A set smarm_signal_wait takes: not empty, and only signals the
+ * runtime's threads block (not the synchronous ones), SIGKILL and
+ * SIGSTOP excepted, which cannot be blocked. */
 static int sigset_ok(const sigset_t *set)
 {
-	static const int bad[] = { SIGKILL, SIGSTOP, SIGSEGV, SIGBUS,
-				   SIGFPE, SIGILL, SIGTRAP, SIGABRT };
-	size_t i;
+	sigset_t async;
+	int sig;
 
-	if (sigisemptyset(set))
+	if (sigisemptyset(set) || sigismember(set, SIGKILL) == 1 ||
+	    sigismember(set, SIGSTOP) == 1)
 		return 0;
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (sigismember(set, bad[i]) == 1)
+	smarm__sigset_async(&async);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigismember(set, sig) == 1 && sigismember(&async, sig) != 1)
 			return 0;
 	return 1;
 }

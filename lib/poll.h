@@ -27,6 +27,20 @@
 
 #include "sched.h"
 
+/* The signals the runtime's own threads (workers but the caller of the
+ * run, helpers) block from their start: all but the synchronous ones,
+ * which the kernel raises in the thread at fault. */
+static inline void smarm__sigset_async(sigset_t *s)
+{
+	sigfillset(s);
+	sigdelset(s, SIGSEGV);
+	sigdelset(s, SIGBUS);
+	sigdelset(s, SIGFPE);
+	sigdelset(s, SIGILL);
+	sigdelset(s, SIGTRAP);
+	sigdelset(s, SIGABRT);
+}
+
 /* Directions: a word each. */
 enum { SMARM__POLL_IN = 0, SMARM__POLL_OUT = 1 };
 
