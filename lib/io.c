@@ -290,8 +290,8 @@ int smarm_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
 	if (r)
 		return r;
 	end = end_of(timeout);
-	/* A full backlog of a local socket says EAGAIN: wait, then ask
-	 * again. */
+	/* A full backlog of a local socket says EAGAIN, and no event tells
+	 * when it has room: ask again every millisecond. */
 	while (connect(fd, addr, addrlen) != 0) {
 		if (errno == EINTR || errno == EINPROGRESS) {
 			do {
@@ -303,7 +303,9 @@ int smarm_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
 		}
 		if (errno != EAGAIN)
 			return err_now();
-		r = io_wait(self, fd, SMARM__POLL_OUT, end);
+		if (end != SMARM_FOREVER && smarm_now() >= end)
+			return ETIMEDOUT;
+		r = smarm_sleep(1000000);
 		if (r)
 			return r;
 	}
