@@ -17,7 +17,9 @@
  * closer or a canceller) and wakes it; a woken caller retries its system
  * call, so a wake that finds nothing costs one try, never a lost edge.
  * smarm_close bumps the record's generation before it takes the waiters
- * out: a waiter that finds the generation moved answers EBADF.
+ * out: a waiter that finds the generation moved answers EBADF.  An fd
+ * closed with close(2) under a waiter is found by a sweep once a second
+ * (poll.c) and evicted the same way.
  */
 #ifndef SMARM_POLL_H
 #define SMARM_POLL_H
