@@ -183,6 +183,8 @@ int smarm_block_on_io(smarm_fn fn, void *arg, void **result)
 	if (fn == NULL)
 		return EINVAL;
 	self = smarm__current(w);
+	if (smarm__cancel_take(self))
+		return ECANCELED; /* cancelled before: nothing runs */
 	pool = pool_of(smarm__worker_rt(w));
 	if (pool == NULL)
 		return ENOMEM;
@@ -217,6 +219,9 @@ int smarm_block_on_io(smarm_fn fn, void *arg, void **result)
 			sched_yield();
 	if (result)
 		*result = j.result;
+	/* A cancel that came while fn ran, its wake after fn's. */
+	if (!cancelled && smarm__cancel_take(self))
+		cancelled = 1;
 	return cancelled ? ECANCELED : 0;
 }
 

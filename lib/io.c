@@ -4,8 +4,9 @@
  *
  * Owns: smarm_wait_readable/writable, smarm_read, smarm_write,
  * smarm_accept, smarm_connect, smarm_close, smarm_signal_wait.
- * May touch: poll.h (waiting on an fd, the signal set), mailbox.h (the
- * runtime a plain thread reaches), sched.h and below.
+ * May touch: poll.h (waiting on an fd, the signal set), idle.h (rousing
+ * the workers to block a signal set), mailbox.h (the runtime a plain
+ * thread reaches), sched.h and below.
  *
  * Every call tries its system call first and waits only when the kernel
  * says EAGAIN: the fd is registered edge-triggered (poll.c), and an edge
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "smarm.h"
+#include "idle.h"
 #include "mailbox.h"
 #include "poll.h"
 #include "sched.h"
@@ -350,6 +352,28 @@ static int sigset_ok(const sigset_t *set)
 	return 1;
 }
 
+/* Have every thread of the runtime block set before anything waits for
+ * it, whatever the timeout: a signal that came meanwhile to the thread
+ * that called the run, unblocked there, would take its default action.
+ * That thread blocks it at its next scheduling decision or wake. */
+static int block_everywhere(const sigset_t *set)
+{
+	struct smarm_runtime *rt = smarm__worker_rt(smarm__worker_at_entry());
+	AO_t gen = smarm__poll_sigadd(rt, set);
+	int r;
+
+	if (smarm__poll_sigdone(rt, gen))
+		return 0;
+	smarm__idle_rouse_all(rt);
+	while (!smarm__poll_sigdone(rt, gen)) {
+		r = smarm_sleep(50000);
+		if (r)
+			return r;
+		smarm__poll_sigsync(smarm__worker_rt(smarm__worker_self()));
+	}
+	return 0;
+}
+
 int smarm_signal_wait(const sigset_t *set, int *signo, uint64_t timeout)
 {
 	smarm__actor *self = self_or_null();
@@ -363,7 +387,7 @@ int smarm_signal_wait(const sigset_t *set, int *signo, uint64_t timeout)
 	if (set == NULL || signo == NULL || !sigset_ok(set))
 		return EINVAL;
 	end = end_of(timeout);
-	r = smarm__poll_sigblock(self, set, timeout);
+	r = block_everywhere(set);
 	if (r)
 		return r;
 	sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -413,7 +413,8 @@ int smarm__poll_wait(smarm__actor *self, int fd, unsigned dir,
 	if (take_ready(word))
 		return 0;
 	if (timeout == 0)
-		return ETIMEDOUT;
+		return smarm__atomic_load_relaxed(word) > POLL_READY ? EBUSY :
+			ETIMEDOUT;
 	smarm__wait_on(self, pd, SMARM__WAIT_OBJ);
 	if (!smarm__atomic_cas_full(word, 0, (AO_t)self))
 		return take_ready(word) ? 0 : EBUSY;
@@ -464,16 +465,11 @@ void smarm__poll_sigsync(struct smarm_runtime *rt)
 		smarm__atomic_store_release(&p->sig_done0, gen);
 }
 
-int smarm__poll_sigblock(smarm__actor *self, const sigset_t *set,
-			 uint64_t timeout)
+AO_t smarm__poll_sigadd(struct smarm_runtime *rt, const sigset_t *set)
 {
-	struct smarm_runtime *rt = smarm__worker_rt(smarm__worker_at_entry());
 	struct smarm__poller *p = rt->poller;
-	uint64_t end = timeout > UINT64_MAX - smarm_now() ? UINT64_MAX :
-		smarm_now() + timeout;
-	AO_t gen;
 	sigset_t both;
-	int r;
+	AO_t gen;
 
 	smarm__lock_take(&p->siglock);
 	sigorset(&both, &p->sigs, set);
@@ -487,18 +483,10 @@ int smarm__poll_sigblock(smarm__actor *self, const sigset_t *set,
 	if (!smarm__poll_armed(rt))
 		smarm__atomic_store_full(&rt->io_armed, 1);
 	smarm__poll_sigsync(rt);
-	/* Thread 0 may run an actor or sleep: it blocks the set at its next
-	 * scheduling decision or wake (a timed park rouses a deep sleeper). */
-	while (smarm__atomic_load_acquire(&p->sig_done0) < gen) {
-		if (smarm_now() >= end)
-			return ETIMEDOUT;
-		smarm__self_announce(self);
-		r = smarm__self_park(self, 50000, 0);
-		if (r != 0)
-			smarm__self_unwait(self, 0);
-		if (r == ECANCELED)
-			return ECANCELED;
-		smarm__poll_sigsync(rt);
-	}
-	return 0;
+	return gen;
+}
+
+int smarm__poll_sigdone(struct smarm_runtime *rt, AO_t gen)
+{
+	return smarm__atomic_load_acquire(&rt->poller->sig_done0) >= gen;
 }

@@ -100,10 +100,12 @@ void smarm__poll_forget(struct smarm_runtime *rt, int fd);
  * this run, if it is the runtime's thread 0 and has not yet. */
 void smarm__poll_sigsync(struct smarm_runtime *rt);
 
-/* Add set to the signals the runtime's workers block; returns once the
- * runtime's thread 0 blocks them too (it does so when it next schedules
- * or idles), or ETIMEDOUT / ECANCELED. */
-int smarm__poll_sigblock(smarm__actor *self, const sigset_t *set,
-			 uint64_t timeout);
+/* Add set to the signals the runtime's workers block, and block it in
+ * the calling thread: the change to wait for (smarm__poll_sigdone). */
+AO_t smarm__poll_sigadd(struct smarm_runtime *rt, const sigset_t *set);
+
+/* Has the runtime's thread 0 blocked the set as of change gen?  It does
+ * at its next scheduling decision or wake (smarm__poll_sigsync). */
+int smarm__poll_sigdone(struct smarm_runtime *rt, AO_t gen);
 
 #endif /* SMARM_POLL_H */
