@@ -354,6 +354,9 @@ poll_events(smarm__worker *w)
 	}
 	if (__builtin_expect(smarm__mpscq_busy(&w->inbox, &w->inbox_stub), 0))
 		inbox_drain(w);
+	if (__builtin_expect((tick & TIMER_CHECK_MASK) == 0, 0) &&
+	    smarm__atomic_load_relaxed(&w->h.rt->io_armed))
+		w->h.rt->io_busy(w->h.rt); /* fds, while nobody polls */
 }
 
 /* Every FAIR_MASK + 1 decisions: now and then the global queue, else the

@@ -1,0 +1,93 @@
+/*
+ * poll.h - the runtime's poller: one epoll instance, polled by idle
+ * workers, and the table of the fds actors wait on.
+ *
+ * Owns (poll.c): the epoll instance and its eventfd, the fd table
+ * (smarm__pollfd), the poller's turn (rt->io_owner), the signals the
+ * runtime blocks for smarm_signal_wait.
+ * May touch: sched.h (park, wake, cancellation) and below.  Used by idle.c
+ * (a sleeping worker polls), sched.c through rt->io_busy (a busy worker
+ * looks now and then), io.c (the public I/O calls) and runtime.c.
+ *
+ * An fd is registered edge-triggered for reading and writing the first
+ * time an actor would wait on it in a run.  Its record holds one word per
+ * direction: 0, SMARM__POLL_READY (an edge came while nobody waited), or
+ * the actor waiting.  The poller takes the actor out of the word (a
+ * compare-and-swap, so exactly one waker owns the park: the poller, a
+ * closer or a canceller) and wakes it; a woken caller retries its system
+ * call, so a wake that finds nothing costs one try, never a lost edge.
+ * smarm_close bumps the record's generation before it takes the waiters
+ * out: a waiter that finds the generation moved answers EBADF.
+ */
+#ifndef SMARM_POLL_H
+#define SMARM_POLL_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "sched.h"
+
+/* Directions: a word each. */
+enum { SMARM__POLL_IN = 0, SMARM__POLL_OUT = 1 };
+
+/* smarm__poll_wait's answer for an fd epoll cannot watch (a regular
+ * file): it is always ready. */
+#define SMARM__POLL_ALWAYS (-1)
+
+/* Set up and tear down a runtime's poller (smarm_runtime_new/free). */
+int smarm__poll_init(struct smarm_runtime *rt);
+void smarm__poll_fini(struct smarm_runtime *rt);
+
+/* Before a run: nobody waits on any fd; no fd is registered. */
+void smarm__poll_prepare(struct smarm_runtime *rt);
+
+/* Has an fd been registered in this run?  Then sleepers poll. */
+static inline int smarm__poll_armed(struct smarm_runtime *rt)
+{
+	return smarm__atomic_load_relaxed(&rt->io_armed) != 0;
+}
+
+/* Take the poller's turn: nonzero when the caller now polls. */
+static inline int smarm__poll_own(struct smarm_runtime *rt)
+{
+	return smarm__atomic_load_relaxed(&rt->io_owner) == 0 &&
+		smarm__atomic_cas_full(&rt->io_owner, 0, 1);
+}
+
+static inline void smarm__poll_disown(struct smarm_runtime *rt)
+{
+	smarm__atomic_store_release(&rt->io_owner, 0);
+}
+
+/* With the turn: wait for events until deadline (absolute, smarm_now's
+ * clock; 0: do not wait, UINT64_MAX: no limit), or until the eventfd is
+ * written, and wake the actors whose fds are ready.  Returns how many
+ * were woken. */
+unsigned smarm__poll_run(struct smarm_runtime *rt, uint64_t deadline);
+
+/* A busy worker's look (rt->io_busy): the signal set, and the epoll set
+ * when nobody has looked for a while. */
+void smarm__poll_busy(struct smarm_runtime *rt);
+
+/* Wait until fd may be ready in direction dir, for at most timeout:
+ * 0 (look again), SMARM__POLL_ALWAYS, ETIMEDOUT, ECANCELED, EBADF (not
+ * open, or closed by smarm_close meanwhile), EBUSY (another actor waits
+ * there), ENOMEM. */
+int smarm__poll_wait(smarm__actor *self, int fd, unsigned dir,
+		     uint64_t timeout);
+
+/* Wake whoever waits on fd (EBADF) and take fd out of the epoll set;
+ * the caller then closes it.  Any thread. */
+void smarm__poll_forget(struct smarm_runtime *rt, int fd);
+
+/* The calling thread blocks every signal smarm_signal_wait waits for in
+ * this run, if it is the runtime's thread 0 and has not yet. */
+void smarm__poll_sigsync(struct smarm_runtime *rt);
+
+/* Add set to the signals the runtime's workers block; returns once the
+ * runtime's thread 0 blocks them too (it does so when it next schedules
+ * or idles), or ETIMEDOUT / ECANCELED. */
+int smarm__poll_sigblock(smarm__actor *self, const sigset_t *set,
+			 uint64_t timeout);
+
+#endif /* SMARM_POLL_H */
