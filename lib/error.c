@@ -26,7 +26,7 @@ const char *smarm_strerror(int err)
 	case ETIMEDOUT:
 		return "Timed out";
 	case EPIPE:
-		return "Channel closed, or the connection's peer closed it";
+		return "Channel or connection closed at the other end";
 	case EBADF:
 		return "Bad file descriptor (not open, or closed with smarm_close while waited on)";
 	case ENOMEM:
