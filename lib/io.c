@@ -290,8 +290,8 @@ int smarm_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
 	if (r)
 		return r;
 	end = end_of(timeout);
-	/* A full backlog of a local socket says EAGAIN: wait, then ask
-	 * again. */
+	/* A full backlog of a local socket says EAGAIN, and no event tells
+	 * when it has room: ask again every millisecond. */
 	while (connect(fd, addr, addrlen) != 0) {
 		if (errno == EINTR || errno == EINPROGRESS) {
 			do {
@@ -303,7 +303,9 @@ int smarm_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
 		}
 		if (errno != EAGAIN)
 			return err_now();
-		r = io_wait(self, fd, SMARM__POLL_OUT, end);
+		if (end != SMARM_FOREVER && smarm_now() >= end)
+			return ETIMEDOUT;
+		r = smarm_sleep(1000000);
 		if (r)
 			return r;
 	}
@@ -330,18 +332,20 @@ int smarm_close(int fd)
 
 /* ---- signals -------------------------------------------------------------------------- */
 
-/* Signals nobody may wait for: those that cannot be caught, and the
- * synchronous ones the workers never block. */
+/* A set smarm_signal_wait takes: not empty, and only signals the
+ * runtime's threads block (not the synchronous ones), SIGKILL and
+ * SIGSTOP excepted, which cannot be blocked. */
 static int sigset_ok(const sigset_t *set)
 {
-	static const int bad[] = { SIGKILL, SIGSTOP, SIGSEGV, SIGBUS,
-				   SIGFPE, SIGILL, SIGTRAP, SIGABRT };
-	size_t i;
+	sigset_t async;
+	int sig;
 
-	if (sigisemptyset(set))
+	if (sigisemptyset(set) || sigismember(set, SIGKILL) == 1 ||
+	    sigismember(set, SIGSTOP) == 1)
 		return 0;
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (sigismember(set, bad[i]) == 1)
+	smarm__sigset_async(&async);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigismember(set, sig) == 1 && sigismember(&async, sig) != 1)
 			return 0;
 	return 1;
 }

@@ -46,6 +46,9 @@
 #define POLL_EVENTS 128
 /* A busy worker looks at the epoll set at most this often. */
 #define IO_BUSY_NS 50000u
+/* How often the fds actors wait on are checked for a close(2) that
+ * smarm_close did not see. */
+#define SWEEP_NS 1000000000u
 /* epoll's key of the eventfd; fds are small non-negative numbers. */
 #define EFD_KEY UINT64_MAX
 /* An fd's word: an edge came while nobody waited. */
@@ -67,6 +70,7 @@ struct smarm__poller {
 	smarm__lock siglock;
 	sigset_t sigs;
 	smarm__atomic sig_gen, sig_done0;
+	uint64_t next_sweep;          /* the turn's */
 	smarm__atomic chunk[PD_CHUNKS];
 };
 
@@ -193,6 +197,7 @@ void smarm__poll_prepare(struct smarm_runtime *rt)
 	smarm__atomic_store_relaxed(&rt->io_armed, 0);
 	smarm__atomic_store_relaxed(&rt->io_owner, 0);
 	smarm__atomic_store_relaxed(&rt->io_polled_at, 0);
+	p->next_sweep = smarm_now() + SWEEP_NS;
 }
 
 /* ---- polling ---------------------------------------------------------------- */
@@ -251,15 +256,73 @@ static int wait_events(int epfd, struct epoll_event *ev, uint64_t deadline)
 	return n;
 }
 
+/* pd's fd is closed: its waiters wake and answer EBADF.  How many. */
+static unsigned pd_evict(smarm__pollfd *pd)
+{
+	unsigned d, woken = 0;
+	AO_t v;
+
+	smarm__atomic_fetch_add_full(&pd->gen, 1);
+	for (d = 0; d < 2; d++) {
+		v = smarm__atomic_load_acquire(&pd->word[d]);
+		if (v != 0 && smarm__atomic_cas_full(&pd->word[d], v, 0) &&
+		    v != POLL_READY) {
+			smarm__wake((smarm__actor *)v);
+			woken++;
+		}
+	}
+	return woken;
+}
+
+/* An fd closed with close(2) while an actor waits on it leaves the epoll
+ * set without a word: every SWEEP_NS the turn asks the kernel about each
+ * fd someone waits on (EPOLL_CTL_MOD fails once the file that was
+ * registered is gone) and evicts the lost ones. */
+static unsigned sweep(struct smarm__poller *p)
+{
+	struct epoll_event ev;
+	unsigned c, i, woken = 0;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	for (c = 0; c < PD_CHUNKS; c++) {
+		smarm__pollfd *pd =
+			(smarm__pollfd *)smarm__atomic_load_acquire(&p->chunk[c]);
+
+		for (i = 0; pd && i < PD_CHUNK; i++) {
+			int fd = (int)(c * PD_CHUNK + i);
+
+			if (smarm__atomic_load_relaxed(&pd[i].word[0]) <=
+			    POLL_READY &&
+			    smarm__atomic_load_relaxed(&pd[i].word[1]) <=
+			    POLL_READY)
+				continue;
+			ev.data.u64 = (uint64_t)fd;
+			if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 &&
+			    (errno == ENOENT || errno == EBADF))
+				woken += pd_evict(&pd[i]);
+		}
+	}
+	return woken;
+}
+
 unsigned smarm__poll_run(struct smarm_runtime *rt, uint64_t deadline)
 {
 	struct smarm__poller *p = rt->poller;
 	struct epoll_event ev[POLL_EVENTS];
 	unsigned woken = 0;
+	uint64_t now;
 	int n, i;
 
+	if (deadline > p->next_sweep)
+		deadline = p->next_sweep;
 	n = wait_events(p->epfd, ev, deadline);
-	smarm__atomic_store_relaxed(&rt->io_polled_at, smarm_now());
+	now = smarm_now();
+	smarm__atomic_store_relaxed(&rt->io_polled_at, now);
+	if (now >= p->next_sweep) {
+		woken += sweep(p);
+		p->next_sweep = now + SWEEP_NS;
+	}
 	for (i = 0; i < n; i++) {
 		uint32_t e = ev[i].events;
 		smarm__pollfd *pd;
@@ -374,18 +437,10 @@ void smarm__poll_forget(struct smarm_runtime *rt, int fd)
 {
 	struct smarm__poller *p = rt->poller;
 	smarm__pollfd *pd = pd_get(p, fd, 0);
-	unsigned d;
-	AO_t v;
 
 	if (pd == NULL)
 		return; /* never waited on in this runtime */
-	smarm__atomic_fetch_add_full(&pd->gen, 1);
-	for (d = 0; d < 2; d++) {
-		v = smarm__atomic_load_acquire(&pd->word[d]);
-		if (v != 0 && smarm__atomic_cas_full(&pd->word[d], v, 0) &&
-		    v != POLL_READY)
-			smarm__wake((smarm__actor *)v);
-	}
+	pd_evict(pd);
 	(void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
@@ -428,6 +483,9 @@ int smarm__poll_sigblock(smarm__actor *self, const sigset_t *set,
 	}
 	gen = smarm__atomic_load_relaxed(&p->sig_gen);
 	smarm__lock_drop(&p->siglock);
+	/* Workers look at the set where they look at the epoll set. */
+	if (!smarm__poll_armed(rt))
+		smarm__atomic_store_full(&rt->io_armed, 1);
 	smarm__poll_sigsync(rt);
 	/* Thread 0 may run an actor or sleep: it blocks the set at its next
 	 * scheduling decision or wake (a timed park rouses a deep sleeper). */

@@ -17,7 +17,9 @@
  * closer or a canceller) and wakes it; a woken caller retries its system
  * call, so a wake that finds nothing costs one try, never a lost edge.
  * smarm_close bumps the record's generation before it takes the waiters
- * out: a waiter that finds the generation moved answers EBADF.
+ * out: a waiter that finds the generation moved answers EBADF.  An fd
+ * closed with close(2) under a waiter is found by a sweep once a second
+ * (poll.c) and evicted the same way.
  */
 #ifndef SMARM_POLL_H
 #define SMARM_POLL_H
@@ -26,6 +28,20 @@
 #include <stdint.h>
 
 #include "sched.h"
+
+/* The signals the runtime's own threads (workers but the caller of the
+ * run, helpers) block from their start: all but the synchronous ones,
+ * which the kernel raises in the thread at fault. */
+static inline void smarm__sigset_async(sigset_t *s)
+{
+	sigfillset(s);
+	sigdelset(s, SIGSEGV);
+	sigdelset(s, SIGBUS);
+	sigdelset(s, SIGFPE);
+	sigdelset(s, SIGILL);
+	sigdelset(s, SIGTRAP);
+	sigdelset(s, SIGABRT);
+}
 
 /* Directions: a word each. */
 enum { SMARM__POLL_IN = 0, SMARM__POLL_OUT = 1 };
