@@ -41,6 +41,12 @@ static smarm__actor *self_or_null(void)
 	return w ? smarm__current(w) : NULL;
 }
 
+/* The calling actor's runtime. */
+static struct smarm_runtime *rt_of(void)
+{
+	return smarm__worker_rt(smarm__worker_self());
+}
+
 /* When a call with this timeout gives up (SMARM_FOREVER: never). */
 static uint64_t end_of(uint64_t timeout)
 {
@@ -244,6 +250,7 @@ int smarm_accept(int lfd, int *fd, struct sockaddr *addr, socklen_t *addrlen,
 	for (;;) {
 		s = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (s >= 0) {
+			smarm__poll_fresh(rt_of(), s);
 			*fd = s;
 			return 0;
 		}
@@ -291,6 +298,7 @@ int smarm_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
 	r = set_nonblock(fd);
 	if (r)
 		return r;
+	smarm__poll_fresh(rt_of(), fd);
 	end = end_of(timeout);
 	/* A full backlog of a local socket says EAGAIN, and no event tells
 	 * when it has room: ask again every millisecond. */
@@ -369,7 +377,7 @@ static int block_everywhere(const sigset_t *set)
 		r = smarm_sleep(50000);
 		if (r)
 			return r;
-		smarm__poll_sigsync(smarm__worker_rt(smarm__worker_self()));
+		smarm__poll_sigsync(rt_of());
 	}
 	return 0;
 }
@@ -393,6 +401,7 @@ int smarm_signal_wait(const sigset_t *set, int *signo, uint64_t timeout)
 	sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0)
 		return err_now();
+	smarm__poll_fresh(rt_of(), sfd);
 	for (;;) {
 		n = read(sfd, &si, sizeof(si));
 		if (n == (ssize_t)sizeof(si)) {
@@ -408,7 +417,7 @@ int smarm_signal_wait(const sigset_t *set, int *signo, uint64_t timeout)
 		if (r)
 			break;
 	}
-	smarm__poll_forget(smarm__worker_rt(smarm__worker_self()), sfd);
+	smarm__poll_forget(rt_of(), sfd);
 	close(sfd);
 	return r;
 }

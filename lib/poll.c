@@ -58,6 +58,7 @@ typedef struct smarm__pollfd {
 	smarm__waitable wt;           /* first: a canceller's kick */
 	smarm__atomic word[2];        /* 0, POLL_READY or the waiting actor */
 	smarm__atomic gen;            /* bumped by smarm_close */
+	smarm__atomic armed;          /* gen + 1 when registered in that gen */
 } smarm__pollfd;
 
 struct smarm__poller {
@@ -276,8 +277,10 @@ static unsigned pd_evict(smarm__pollfd *pd)
 
 /* An fd closed with close(2) while an actor waits on it leaves the epoll
  * set without a word: every SWEEP_NS the turn asks the kernel about each
- * fd someone waits on (EPOLL_CTL_MOD fails once the file that was
- * registered is gone) and evicts the lost ones. */
+ * fd someone waits on.  EPOLL_CTL_MOD fails once the registered file is
+ * gone: EBADF when the number is closed (its waiters answer EBADF), ENOENT
+ * when another file took the number (it is registered, and its waiters
+ * look again). */
 static unsigned sweep(struct smarm__poller *p)
 {
 	struct epoll_event ev;
@@ -298,9 +301,18 @@ static unsigned sweep(struct smarm__poller *p)
 			    POLL_READY)
 				continue;
 			ev.data.u64 = (uint64_t)fd;
-			if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 &&
-			    (errno == ENOENT || errno == EBADF))
+			if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+				continue;
+			if (errno == EBADF) {
 				woken += pd_evict(&pd[i]);
+			} else if (errno == ENOENT &&
+				   epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd,
+					     &ev) == 0) {
+				/* A new file under the number: registered
+				 * now, its waiters look again. */
+				woken += pd_ready(&pd[i], SMARM__POLL_IN);
+				woken += pd_ready(&pd[i], SMARM__POLL_OUT);
+			}
 		}
 	}
 	return woken;
@@ -356,10 +368,9 @@ void smarm__poll_busy(struct smarm_runtime *rt)
 
 /* ---- waiting ------------------------------------------------------------------ */
 
-/* Register fd for both directions, edge-triggered.  Every wait asks: an
- * fd closed with close(2) and opened again under the same number is a
- * new file, which must be registered anew. */
-static int arm(struct smarm_runtime *rt, int fd)
+/* Register fd for both directions, edge-triggered: 0, EEXIST (it was),
+ * or an errno value. */
+static int add(struct smarm_runtime *rt, int fd)
 {
 	struct epoll_event ev;
 
@@ -371,18 +382,31 @@ static int arm(struct smarm_runtime *rt, int fd)
 			smarm__atomic_store_full(&rt->io_armed, 1);
 		return 0;
 	}
-	switch (errno) {
+	return errno;
+}
+
+/* See that fd is registered.  An fd that an accept or a connect made (or
+ * a signal wait's signalfd) was registered then, for its generation
+ * (smarm__poll_fresh): not asked again until smarm_close.  Any other fd
+ * is asked at every wait, one system call that also catches a number
+ * closed with close(2) and opened again for a new file. */
+static int arm(struct smarm_runtime *rt, smarm__pollfd *pd, int fd, AO_t gen)
+{
+	int e;
+
+	if (smarm__atomic_load_relaxed(&pd->armed) == gen + 1)
+		return 0;
+	e = add(rt, fd);
+	switch (e) {
+	case 0:
 	case EEXIST:
 		return 0;
 	case EPERM:
 		return SMARM__POLL_ALWAYS;
-	case EBADF:
-		return EBADF;
 	case ENOSPC:
-	case ENOMEM:
 		return ENOMEM;
 	default:
-		return errno;
+		return e;
 	}
 }
 
@@ -407,7 +431,7 @@ int smarm__poll_wait(smarm__actor *self, int fd, unsigned dir,
 			EMFILE : ENOMEM;
 	word = &pd->word[dir];
 	gen = smarm__atomic_load_acquire(&pd->gen);
-	r = arm(rt, fd);
+	r = arm(rt, pd, fd, gen);
 	if (r != 0)
 		return r;
 	if (take_ready(word))
@@ -432,6 +456,20 @@ int smarm__poll_wait(smarm__actor *self, int fd, unsigned dir,
 	if (r == 0 && smarm__cancel_take(self))
 		return ECANCELED;
 	return r;
+}
+
+void smarm__poll_fresh(struct smarm_runtime *rt, int fd)
+{
+	smarm__pollfd *pd = pd_get(rt->poller, fd, 1);
+	int e;
+
+	if (pd == NULL)
+		return; /* the first wait will find out */
+	pd_evict(pd);
+	e = add(rt, fd);
+	if (e == 0 || e == EEXIST)
+		smarm__atomic_store_relaxed(
+			&pd->armed, smarm__atomic_load_relaxed(&pd->gen) + 1);
 }
 
 void smarm__poll_forget(struct smarm_runtime *rt, int fd)

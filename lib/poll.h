@@ -92,6 +92,11 @@ void smarm__poll_busy(struct smarm_runtime *rt);
 int smarm__poll_wait(smarm__actor *self, int fd, unsigned dir,
 		     uint64_t timeout);
 
+/* fd is a new file (just accepted, connected, made): a new generation
+ * of its record, whose old waiters, if any, answer EBADF, and its
+ * registration, which its waits then take as done. */
+void smarm__poll_fresh(struct smarm_runtime *rt, int fd);
+
 /* Wake whoever waits on fd (EBADF) and take fd out of the epoll set;
  * the caller then closes it.  Any thread. */
 void smarm__poll_forget(struct smarm_runtime *rt, int fd);
