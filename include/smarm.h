@@ -3,9 +3,10 @@
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  *
- * This is the only installed header.  It needs nothing but <stddef.h>,
- * <stdint.h> and <sys/types.h>, contains no assembly, no atomics and nothing
- * substituted at configure time, and compiles as C and as C++.
+ * This is the only installed header.  It needs nothing but <signal.h>,
+ * <stddef.h>, <stdint.h>, <sys/socket.h> and <sys/types.h>, contains no
+ * assembly, no atomics and nothing substituted at configure time, and
+ * compiles as C and as C++.
  *
  * Conventions (see smarm(7)):
  *  - A call that can fail returns int: 0 on success or a positive errno
@@ -18,8 +19,10 @@
 #ifndef SMARM_H
 #define SMARM_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -83,6 +86,10 @@ enum smarm_stack_guard {
 /* Most worker threads a runtime may have. */
 #define SMARM_THREADS_MAX 1024u
 
+/* Helper threads of smarm_block_on_io: the default, and the most. */
+#define SMARM_IO_THREADS_DEFAULT 16u
+#define SMARM_IO_THREADS_MAX 1024u
+
 /* ---- Types ------------------------------------------------------------ */
 
 /* An actor's identity: slot index and generation packed in 64 bits.
@@ -118,7 +125,9 @@ typedef struct smarm_config {
 	/* Called with each message still in an actor's mailbox when it
 	 * ends, and the actor's pid; NULL (the default): free(3). */
 	void (*dead_letter)(void *msg, smarm_pid to);
-	uintptr_t reserved[11]; /* keep zero */
+	unsigned io_threads;    /* most helper threads of smarm_block_on_io;
+				   0 = SMARM_IO_THREADS_DEFAULT */
+	uintptr_t reserved[10]; /* keep zero */
 } smarm_config;
 
 /* Per-spawn options.  Always fill with smarm_spawn_opts_init() first. */
@@ -282,6 +291,33 @@ SMARM_API int smarm_group_spawn(smarm_group *g, smarm_pid *pid, smarm_fn fn,
 SMARM_API int smarm_group_join(smarm_group *g, uint64_t timeout);
 SMARM_API int smarm_group_cancel(smarm_group *g);
 SMARM_API void smarm_group_free(smarm_group *g);
+
+/* ---- I/O ------------------------------------------------------------------- */
+
+/* Each parks only the calling actor, until the fd is ready, the timeout
+ * passes (ETIMEDOUT), the actor is cancelled (ECANCELED) or the fd is
+ * closed with smarm_close (EBADF).  See smarm(7), I/O. */
+SMARM_API int smarm_wait_readable(int fd, uint64_t timeout);
+SMARM_API int smarm_wait_writable(int fd, uint64_t timeout);
+SMARM_API int smarm_read(int fd, void *buf, size_t len, size_t *done,
+			 uint64_t timeout);
+SMARM_API int smarm_write(int fd, const void *buf, size_t len, size_t *done,
+			  uint64_t timeout);
+SMARM_API int smarm_accept(int lfd, int *fd, struct sockaddr *addr,
+			   socklen_t *addrlen, uint64_t timeout);
+SMARM_API int smarm_connect(int fd, const struct sockaddr *addr,
+			    socklen_t addrlen, uint64_t timeout);
+SMARM_API int smarm_close(int fd);
+
+/* Run fn(arg) on a helper thread while the calling actor parks. */
+SMARM_API int smarm_block_on_io(smarm_fn fn, void *arg, void **result);
+
+/* Wait for one of the signals in set; *signo says which came. */
+SMARM_API int smarm_signal_wait(const sigset_t *set, int *signo,
+				uint64_t timeout);
+
+/* Cancel every actor, give them timeout to end, and end the run. */
+SMARM_API int smarm_shutdown(uint64_t timeout);
 
 /* ---- Preemption points ----------------------------------------------------- */
 

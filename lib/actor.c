@@ -300,6 +300,10 @@ spawn(smarm__worker *w, smarm_fn fn, void *arg, size_t stack_size,
 	}
 	a->entry = actor_main;
 	smarm__mailbox_init(a);
+	/* Born during a shutdown: cancelled from the start. */
+	if (__builtin_expect(smarm__atomic_load_relaxed(&rt->shutdown_at) != 0,
+			     0))
+		smarm__atomic_store_relaxed(&a->cancels, 1);
 	a->slot = slot;
 	a->fn = fn;
 	a->arg = arg;

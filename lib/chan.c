@@ -412,7 +412,7 @@ static int send_wait(chan *c, const void *elem, uint64_t timeout)
 /* ---- send ------------------------------------------------------------------- */
 
 static inline __attribute__((always_inline)) int
-send(chan *c, const void *elem, uint64_t timeout)
+chan_send(chan *c, const void *elem, uint64_t timeout)
 {
 	struct smarm__recv_wait *rw;
 	smarm__actor *wake = NULL;
@@ -482,14 +482,14 @@ int smarm_send(smarm_tx *tx, const void *elem)
 {
 	if (tx == NULL || elem == NULL)
 		return EINVAL;
-	return send((chan *)tx, elem, SMARM_FOREVER);
+	return chan_send((chan *)tx, elem, SMARM_FOREVER);
 }
 
 int smarm_send_timed(smarm_tx *tx, const void *elem, uint64_t timeout)
 {
 	if (tx == NULL || elem == NULL)
 		return EINVAL;
-	return send((chan *)tx, elem, timeout);
+	return chan_send((chan *)tx, elem, timeout);
 }
 
 /* ---- receive ---------------------------------------------------------------- */

@@ -37,6 +37,7 @@
 
 #include "smarm.h"
 #include "idle.h"
+#include "poll.h"
 #include "sched.h"
 #include "worker.h"
 
@@ -264,7 +265,9 @@ static int deadlocked(struct smarm_runtime *rt)
 			return 0;
 		open += smarm__atomic_load_acquire(&v->nopen);
 	}
+	/* A shutdown ends the run at its time, naming who is left. */
 	return open == 0 && !smarm__global_maybe(rt) &&
+		smarm__atomic_load_acquire(&rt->shutdown_at) == 0 &&
 		smarm__atomic_load_acquire(&rt->nwoken) == woken;
 }
 
@@ -274,6 +277,14 @@ static void end_run(struct smarm_runtime *rt, AO_t how)
 	unsigned i;
 
 	smarm__atomic_fetch_cas_full(&rt->done, SMARM__RUN_GOING, how);
+	for (i = 0; i < rt->nworkers; i++)
+		smarm__rouse(&rt->workers[i]);
+}
+
+void smarm__idle_rouse_all(struct smarm_runtime *rt)
+{
+	unsigned i;
+
 	for (i = 0; i < rt->nworkers; i++)
 		smarm__rouse(&rt->workers[i]);
 }
@@ -298,7 +309,8 @@ static uint64_t next_deadline(smarm__worker *w)
 		if (t < next)
 			next = t;
 	}
-	return next;
+	t = smarm__atomic_load_acquire(&rt->shutdown_at);
+	return t != 0 && t < next ? t : next;
 }
 
 /* Record what the other workers have switched so far, so that a later
@@ -363,6 +375,44 @@ static void wait_until(smarm__worker *w, unsigned seq, uint64_t now,
 		w->dozing += w->dozing < 3;
 	else
 		w->dozing = 0;
+}
+
+/* wait_until for the worker that polls while it sleeps (poll.c): in
+ * epoll_wait, where a rouse reaches it through the eventfd.  Without the
+ * poller's turn, or with no fd registered, on the futex word. */
+static void idle_wait(smarm__worker *w, unsigned seq, uint64_t now,
+		      uint64_t deadline)
+{
+	struct smarm_runtime *rt = w->h.rt;
+	unsigned woken;
+
+	if (!smarm__poll_armed(rt) || !smarm__poll_own(rt)) {
+		wait_until(w, seq, now, deadline);
+		return;
+	}
+	smarm__atomic_store_full(&w->in_kernel, 2);
+	if (smarm__atomic_u32_load_acquire(&w->idle_seq) != seq)
+		deadline = 0; /* roused meanwhile: only look */
+	woken = smarm__poll_run(rt, deadline);
+	smarm__atomic_store_relaxed(&w->in_kernel, 0);
+	smarm__poll_disown(rt);
+	if (woken == 0 && smarm__atomic_u32_load_acquire(&w->idle_seq) == seq)
+		w->dozing += w->dozing < 3;
+	else
+		w->dozing = 0;
+}
+
+/* A shutdown's time is up (smarm_shutdown): name who is left, end the
+ * run. */
+static int shutdown_over(struct smarm_runtime *rt, uint64_t now)
+{
+	uint64_t at = smarm__atomic_load_acquire(&rt->shutdown_at);
+
+	if (at == 0 || now < at)
+		return 0;
+	if (smarm__atomic_load_acquire(&rt->done) == SMARM__RUN_GOING)
+		smarm__pidtab_report_live(&rt->pids, "shutdown");
+	return 1;
 }
 
 /*
@@ -446,10 +496,14 @@ static int idle_sleep(smarm__worker *w)
 	if (w->spinning)
 		unspin(w);
 	now = smarm_now();
+	if (smarm__poll_armed(rt))
+		smarm__poll_sigsync(rt);
 	if (smarm__atomic_load_acquire(&rt->done) == SMARM__RUN_GOING &&
 	    !work_for(w, now)) {
 		if (run_over(rt)) {
 			end_run(rt, SMARM__RUN_DONE);
+		} else if (shutdown_over(rt, now)) {
+			end_run(rt, SMARM__RUN_SHUTDOWN);
 		} else if (asleep == rt->nworkers && deadlocked(rt)) {
 			end_run(rt, SMARM__RUN_DEADLOCK);
 		} else {
@@ -460,7 +514,7 @@ static int idle_sleep(smarm__worker *w)
 			if (!deep && now + watch_ns(w) < next)
 				next = now + watch_ns(w);
 			note_switches(w, now);
-			wait_until(w, seq, now, next);
+			idle_wait(w, seq, now, next);
 		}
 	}
 	/* Awake: a waker that claimed us counted us as a spinner. */
@@ -589,6 +643,7 @@ void smarm__idle_prepare(struct smarm_runtime *rt)
 	smarm__atomic_store_relaxed(&rt->nsleeping, 0);
 	smarm__atomic_store_relaxed(&rt->ndeep, 0);
 	smarm__atomic_store_relaxed(&rt->nwoken, 0);
+	smarm__atomic_store_relaxed(&rt->shutdown_at, 0);
 	smarm__atomic_store_relaxed(&rt->done, SMARM__RUN_GOING);
 }
 

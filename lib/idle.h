@@ -31,6 +31,9 @@ void smarm__idle_leave(void);
 /* Run worker i of rt on the calling thread until the run is over. */
 void smarm__idle_work(struct smarm_runtime *rt, unsigned i);
 
+/* Rouse every worker, to look again at what the run is up to. */
+void smarm__idle_rouse_all(struct smarm_runtime *rt);
+
 /* After a run: the workers' cached slots go back to the table. */
 void smarm__idle_release(struct smarm_runtime *rt);
 

@@ -113,6 +113,9 @@ void smarm__mailbox_drain(struct smarm_runtime *rt, smarm__actor *a,
  * smarm__reach_drop ends that.  The runtime sets it when a run starts and
  * clears it when it is freed.
  */
+/* Cancel every live actor of rt (smarm_shutdown): how many. */
+unsigned smarm__cancel_all(struct smarm_runtime *rt);
+
 struct smarm_runtime *smarm__reach_take(void);
 void smarm__reach_drop(void);
 void smarm__reach_set(struct smarm_runtime *rt);

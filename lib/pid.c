@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,4 +89,25 @@ void smarm__slot_cache_spill(smarm__pidtab *t, smarm__slot_cache *c)
 void smarm__slot_cache_flush(smarm__pidtab *t, smarm__slot_cache *c)
 {
 	give_back(t, c, c->n);
+}
+
+unsigned smarm__pidtab_report_live(smarm__pidtab *t, const char *why)
+{
+	uint32_t k, n = smarm__pidtab_nchunks(t) * SMARM__CHUNK_SLOTS;
+	unsigned found = 0;
+
+	for (k = 0; k < n; k++) {
+		smarm__slot *s = smarm__slot_at(t, k);
+
+		smarm__lock_take(&s->lock);
+		if (s->state == SMARM__SLOT_LIVE) {
+			found++;
+			fprintf(stderr, "smarm: %s: actor %llu '%s' did not "
+				"end in time\n", why,
+				(unsigned long long)smarm__slot_pid(s).id,
+				s->name);
+		}
+		smarm__lock_drop(&s->lock);
+	}
+	return found;
 }

@@ -74,6 +74,10 @@ static inline smarm__slot *smarm__slot_at(const smarm__pidtab *t, uint32_t i)
 	return &t->dir[i >> SMARM__CHUNK_BITS][i & (SMARM__CHUNK_SLOTS - 1)];
 }
 
+/* Name every live actor on stderr ("smarm: why: actor N 'name' did not
+ * end in time"): how many there were. */
+unsigned smarm__pidtab_report_live(smarm__pidtab *t, const char *why);
+
 /* Add a chunk of free slots: 0, EAGAIN (table full) or ENOMEM. */
 int smarm__pidtab_grow(smarm__pidtab *t);
 

@@ -2,10 +2,13 @@
  * runtime.c - configuration, the runtime's life cycle (its workers'
  * threads started and stopped), the public run calls, the version.
  *
- * Owns: smarm_config, struct smarm_runtime's life, the worker threads.
+ * Owns: smarm_config, struct smarm_runtime's life, the worker threads,
+ * smarm_shutdown.
  * May touch: actor.h (the root actor, what a run leaves), guard.h (each
  * worker thread's alternate signal stack), idle.h (the
- * worker's loop), sched.h (set-up of the workers), and below.
+ * worker's loop), poll.h and blocking.h (the poller and the helper
+ * threads of a run), mailbox.h (cancelling everyone at a shutdown),
+ * sched.h (set-up of the workers), and below.
  */
 #include "config.h"
 
@@ -18,18 +21,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "smarm.h"
 #include "actor.h"
 #include "atomic.h"
+#include "blocking.h"
 #include "guard.h"
 #include "idle.h"
 #include "lock.h"
+#include "mailbox.h"
+#include "poll.h"
 #include "sched.h"
 
 /* One runtime runs at a time in a process: set while one does. */
 static smarm__atomic running_any = SMARM__ATOMIC_INIT(0);
+/* Runs ended in this process, and how the last one ended: a plain
+ * thread's smarm_shutdown waits for the count to move. */
+static smarm__atomic runs_ended = SMARM__ATOMIC_INIT(0);
+static smarm__atomic last_end = SMARM__ATOMIC_INIT(0);
 
 
 /* ---- the worker threads ---------------------------------------------------- */
@@ -71,13 +82,7 @@ static int start_workers(smarm_runtime *rt, unsigned *started)
 	unsigned i;
 	int err = 0;
 
-	sigfillset(&all);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGFPE);
-	sigdelset(&all, SIGILL);
-	sigdelset(&all, SIGTRAP);
-	sigdelset(&all, SIGABRT);
+	smarm__sigset_async(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (i = 1; i < rt->nworkers; i++) {
 		rt->threads[i].rt = rt;
@@ -117,6 +122,7 @@ static int run(smarm_runtime *rt, smarm_fn fn, void *arg, void **result,
 	int err;
 
 	smarm__idle_prepare(rt);
+	smarm__poll_prepare(rt);
 	smarm__atomic_u32_store_relaxed(&rt->gate, 0);
 	err = start_workers(rt, &started);
 	/* The caller is worker 0: the root is spawned from it. */
@@ -136,8 +142,17 @@ static int run(smarm_runtime *rt, smarm_fn fn, void *arg, void **result,
 	smarm__idle_work(rt, 0);
 	smarm__guard_thread_end(&rt->threads[0].as);
 	join_workers(rt, rt->nworkers - 1);
-	err = smarm__atomic_load_acquire(&rt->done) == SMARM__RUN_DEADLOCK ?
-		EDEADLK : 0;
+	smarm__pool_stop(rt);
+	switch (smarm__atomic_load_acquire(&rt->done)) {
+	case SMARM__RUN_DEADLOCK:
+		err = EDEADLK;
+		break;
+	case SMARM__RUN_SHUTDOWN:
+		err = ETIMEDOUT;
+		break;
+	default:
+		err = 0;
+	}
 	if (err == 0)
 		smarm__actor_root_result(rt, root, result, panicked);
 	smarm__idle_release(rt);
@@ -220,6 +235,7 @@ int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
 		if (cfg->reserved[i])
 			return EINVAL; /* a field from a later version */
 	if (cfg->threads == 0 || cfg->threads > SMARM_THREADS_MAX ||
+	    cfg->io_threads > SMARM_IO_THREADS_MAX ||
 	    cfg->stack_size < SMARM_STACK_MIN ||
 	    cfg->stack_size > SMARM_STACK_MAX ||
 	    cfg->stack_guard < SMARM_GUARD_AUTO ||
@@ -241,6 +257,8 @@ int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
 		err = smarm__pidtab_init(&rt->pids);
 	if (err == 0)
 		err = smarm__idle_init(rt);
+	if (err == 0)
+		err = smarm__poll_init(rt);
 	if (err == 0) {
 		rt->threads = calloc(cfg->threads, sizeof(*rt->threads));
 		if (rt->threads == NULL)
@@ -248,6 +266,7 @@ int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
 	}
 	if (err) {
 		free(rt->threads);
+		smarm__poll_fini(rt);
 		smarm__idle_fini(rt);
 		smarm__pidtab_fini(&rt->pids);
 		smarm__stack_pool_fini(&rt->stacks);
@@ -263,6 +282,7 @@ int smarm_runtime_run(smarm_runtime *rt, smarm_fn fn, void *arg,
 {
 	void *res = NULL;
 	int panicked = 0, err;
+	sigset_t mask;
 
 	if (rt == NULL || fn == NULL)
 		return EINVAL;
@@ -274,7 +294,13 @@ int smarm_runtime_run(smarm_runtime *rt, smarm_fn fn, void *arg,
 		return EBUSY;
 	smarm__atomic_store_release(&rt->running, 1);
 	smarm__reach_set(rt);
+	/* smarm_signal_wait may block signals in this thread for the run. */
+	pthread_sigmask(SIG_SETMASK, NULL, &mask);
 	err = run(rt, fn, arg, &res, &panicked);
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	smarm__atomic_store_release(&last_end,
+				    smarm__atomic_load_acquire(&rt->done));
+	smarm__atomic_fetch_add_full(&runs_ended, 1);
 	smarm__atomic_store_release(&rt->running, 0);
 	smarm__atomic_store_release(&running_any, 0);
 	if (err)
@@ -297,6 +323,7 @@ void smarm_runtime_free(smarm_runtime *rt)
 	}
 	smarm__reach_clear(rt);
 	free(rt->threads);
+	smarm__poll_fini(rt);
 	smarm__idle_fini(rt);
 	smarm__pidtab_fini(&rt->pids);
 	smarm__stack_pool_fini(&rt->stacks);
@@ -321,6 +348,56 @@ int smarm_run(smarm_fn fn, void *arg, void **result)
 	err = smarm_runtime_run(rt, fn, arg, result);
 	smarm_runtime_free(rt);
 	return err;
+}
+
+/* When a shutdown of this timeout, asked now, gives up (never 0). */
+static uint64_t shutdown_end(uint64_t timeout)
+{
+	uint64_t now = smarm_now();
+
+	return timeout >= UINT64_MAX - now ? UINT64_MAX : now + timeout + 1;
+}
+
+/* A plain thread waits for the run to end, a little past the shutdown's
+ * time (at): 0, or ETIMEDOUT when some actor did not end in time. */
+static int shutdown_wait(AO_t runs, uint64_t at)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	while (smarm__atomic_load_acquire(&runs_ended) == runs) {
+		if (at != UINT64_MAX && smarm_now() > at + 100000000u)
+			return ETIMEDOUT; /* a worker does not switch */
+		nanosleep(&ms, NULL);
+	}
+	return smarm__atomic_load_acquire(&last_end) == SMARM__RUN_SHUTDOWN ?
+		ETIMEDOUT : 0;
+}
+
+int smarm_shutdown(uint64_t timeout)
+{
+	smarm__worker *w = smarm__worker_at_entry();
+	smarm_runtime *rt = w ? smarm__worker_rt(w) : smarm__reach_take();
+	uint64_t at = shutdown_end(timeout);
+	AO_t old, runs = smarm__atomic_load_acquire(&runs_ended);
+
+	if (rt == NULL || !smarm__atomic_load_acquire(&rt->running) ||
+	    smarm__atomic_load_acquire(&rt->done) != SMARM__RUN_GOING) {
+		if (w == NULL)
+			smarm__reach_drop();
+		return ESRCH;
+	}
+	/* The earliest time asked for stands. */
+	do
+		old = smarm__atomic_load_acquire(&rt->shutdown_at);
+	while ((old == 0 || at < old) &&
+	       !smarm__atomic_cas_full(&rt->shutdown_at, old, at));
+	smarm__cancel_all(rt);
+	/* Sleepers look again, now with the shutdown's time. */
+	smarm__idle_rouse_all(rt);
+	if (w)
+		return 0;
+	smarm__reach_drop();
+	return shutdown_wait(runs, at);
 }
 
 int smarm_stats_get(smarm_stats *out)

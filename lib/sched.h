@@ -153,6 +153,15 @@ struct smarm_runtime {
 	smarm__atomic ndeep;          /* sleepers no wake-up of a run-next reaches */
 	smarm__atomic nwoken;         /* times a sleeper woke, ever */
 	smarm__atomic done;           /* 0, or how the run ended (idle.h) */
+	smarm__atomic shutdown_at;    /* 0, or when a shutdown gives up */
+	/* I/O (poll.c's): what the workers read of the poller. */
+	struct smarm__poller *poller;
+	int io_efd;                   /* rouses the worker in epoll_wait */
+	void (*io_busy)(struct smarm_runtime *rt); /* a busy worker's look */
+	smarm__atomic io_armed;       /* an fd is registered: sleepers poll */
+	smarm__atomic io_owner;       /* 1 while a worker polls */
+	smarm__atomic io_polled_at;   /* when one last looked */
+	struct smarm__pool *pool;     /* blocking.c's helper threads */
 	/* The global queue: many producers, one consumer at a time. */
 	smarm__mpscq inject __attribute__((aligned(64)));
 	smarm__mpscq_node inject_stub;
@@ -326,7 +335,8 @@ typedef struct smarm__waitable {
 static inline void smarm__wait_on(smarm__actor *self, const void *obj,
 				  unsigned kind)
 {
-	smarm__atomic_store_relaxed(&self->wsite, (AO_t)obj | kind);
+	/* Release: a canceller that reads it sees the object made. */
+	smarm__atomic_store_release(&self->wsite, (AO_t)obj | kind);
 }
 
 /* Was self cancelled since the last ECANCELED it got?  Then the request
@@ -468,6 +478,6 @@ unsigned smarm__sched_fire_timers_of(smarm__worker *w, smarm__worker *v,
 
 /* How a run ended (struct smarm_runtime.done). */
 enum { SMARM__RUN_GOING = 0, SMARM__RUN_DONE = 1, SMARM__RUN_DEADLOCK = 2,
-       SMARM__RUN_ABORTED = 3 };
+       SMARM__RUN_ABORTED = 3, SMARM__RUN_SHUTDOWN = 4 };
 
 #endif /* SMARM_SCHED_H */

@@ -86,7 +86,8 @@ struct smarm__worker {
 	smarm__mpscq inbox __attribute__((aligned(64)));
 	smarm__mpscq_node inbox_stub;
 	smarm__atomic sleeping;       /* SMARM__AWAKE, ... */
-	smarm__atomic in_kernel;      /* 1 while in (or entering) futex wait */
+	smarm__atomic in_kernel;      /* 1 while in (or entering) futex wait,
+					 2 in epoll_wait (poll.c) */
 	smarm__atomic_u32 idle_seq;   /* futex word; bumped to wake it */
 };
 
@@ -98,13 +99,21 @@ static inline void smarm__futex_wake(smarm__atomic_u32 *word, int n)
 /* Bump a worker's futex word and wake it.  A sleeping worker spins a
  * little before it enters the kernel (idle.c): the bump alone ends that,
  * and the system call is made only when it is in, or entering, its futex
- * wait.  Both sides store, full barrier, then load: either we see
- * in_kernel, or it sees the new word and does not wait. */
+ * wait, or the eventfd written when it polls (in epoll_wait).  Both
+ * sides store, full barrier, then load: either we see in_kernel, or it
+ * sees the new word and does not wait. */
 static inline void smarm__rouse(smarm__worker *v)
 {
+	static const uint64_t one = 1;
+	AO_t k;
+
 	smarm__atomic_u32_fetch_add_full(&v->idle_seq, 1);
-	if (smarm__atomic_load_acquire(&v->in_kernel))
+	k = smarm__atomic_load_acquire(&v->in_kernel);
+	if (k == 1)
 		smarm__futex_wake(&v->idle_seq, 1);
+	else if (k == 2)
+		/* Cannot fail but when the counter is full: awake already. */
+		(void)!write(v->h.rt->io_efd, &one, sizeof(one));
 }
 
 /* ---- rousing idle workers: the waking half of the sleep handshake ------- */

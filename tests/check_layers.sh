@@ -28,13 +28,14 @@ floor_of() {
 	stack | pid | freelist) echo 2 ;;
 	timer) echo 3 ;;
 	sched | worker) echo 4 ;;
-	idle) echo 5 ;;
-	mailbox | mutex) echo 6 ;;
-	actor) echo 7 ;;
-	chan | io | blocking | preempt | guard) echo 8 ;;
-	supervisor | group | select) echo 9 ;;
-	runtime) echo 10 ;;
-	error) echo 11 ;;
+	poll) echo 5 ;;
+	idle) echo 6 ;;
+	mailbox | mutex) echo 7 ;;
+	actor) echo 8 ;;
+	chan | io | blocking | preempt | guard) echo 9 ;;
+	supervisor | group | select) echo 10 ;;
+	runtime) echo 11 ;;
+	error) echo 12 ;;
 	*) echo "" ;;
 	esac
 }
