@@ -3,11 +3,11 @@
  * runtime.
  *
  * The root listens on 127.0.0.1 (an ephemeral port, read back with
- * getsockname) with a backlog of SOMAXCONN.  A server actor accepts C
- * connections with smarm_accept, spawns one detached actor for each and
- * then closes the listening socket; a connection's actor reads with
- * smarm_read what there is (up to 1 KiB) and writes it back with
- * smarm_write until end of file, then smarm_closes its socket.
+ * getsockname) with a backlog of 4,096 (the kernel takes at most
+ * net.core.somaxconn).  A server actor accepts C connections with
+ * smarm_accept and spawns one detached actor for each; a connection's
+ * actor reads with smarm_read what there is (up to 1 KiB) and writes it
+ * back with smarm_write until end of file, then smarm_closes its socket.
  *
  * The client side is C connections made by actors of the same runtime, in
  * waves of at most CONNECT_WAVE at a time: each actor of a wave makes a
@@ -28,8 +28,8 @@
  * is the figure.  Every round is timed, the first included: it is what a
  * program meets the first time it does the work (the actors' first
  * stacks, the first waits of each socket).  At the end the root closes
- * the client sockets; each server actor sees end of file and ends, and
- * must have echoed every byte its connection sent.
+ * the client sockets and the listening one; each server actor sees end of
+ * file and ends, and must have echoed every byte its connection sent.
  *
  * Both ends of every connection are in this process: C connections take
  * 2 * C descriptors (plus FD_SLACK for the rest).  The soft limit on open
@@ -408,8 +408,10 @@ static void *root(void *arg)
 }
 
 /* Raises the soft limit on open files to the hard one when it is below
- * need: 0, or -1 after saying on stderr why it cannot be done. */
-static int raise_nofile(const char *name, uint64_t conns, uint64_t need)
+ * need: 0, or -1 after saying on stderr why it cannot be done (and, when
+ * then, that the run is skipped). */
+static int raise_nofile(const char *name, uint64_t conns, uint64_t need,
+			const char *then)
 {
 	struct rlimit rl;
 
@@ -426,8 +428,8 @@ static int raise_nofile(const char *name, uint64_t conns, uint64_t need)
 			"need %" PRIu64 " descriptors, the hard limit "
 			"(RLIMIT_NOFILE) is %llu; raise it (as root: ulimit "
 			"-Hn %" PRIu64 ", prlimit --nofile, LimitNOFILE= of a "
-			"systemd unit)\n", name, conns, need,
-			(unsigned long long)rl.rlim_max, need);
+			"systemd unit)%s\n", name, conns, need,
+			(unsigned long long)rl.rlim_max, need, then);
 		return -1;
 	}
 	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : rl.rlim_max;
@@ -453,12 +455,9 @@ static int run_one(const smarm_config *cfg, uint64_t conns, uint64_t total,
 	int rc = 1;
 
 	snprintf(name, sizeof(name), "echo%" PRIu64, conns);
-	if (raise_nofile(name, conns, 2 * conns + FD_SLACK)) {
-		if (strict)
-			return 1;
-		fprintf(stderr, "%s: skipped\n", name);
-		return 0;
-	}
+	if (raise_nofile(name, conns, 2 * conns + FD_SLACK,
+			 strict ? "" : "; skipped"))
+		return strict ? 1 : 0;
 	b = calloc(1, sizeof(*b));
 	if (!b || !(b->c = calloc(conns, sizeof(*b->c))) ||
 	    !(b->s = calloc(conns, sizeof(*b->s))) ||
