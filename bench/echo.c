@@ -1,15 +1,24 @@
 /*
- * echo.c - round trips through a TCP echo server, both ends actors of one
- * runtime.
+ * echo.c - round trips through a TCP echo server, the server in this
+ * process and the clients in a second one, each an smarm runtime.
  *
- * The root listens on 127.0.0.1 (an ephemeral port, read back with
- * getsockname) with a backlog of 4,096 (the kernel takes at most
- * net.core.somaxconn).  A server actor accepts C connections with
- * smarm_accept and spawns one detached actor for each; a connection's
- * actor reads with smarm_read what there is (up to 1 KiB) and writes it
- * back with smarm_write until end of file, then smarm_closes its socket.
+ * This process (the server) listens on 127.0.0.1 (an ephemeral port, read
+ * back with getsockname) with a backlog of 4,096 (the kernel takes at
+ * most net.core.somaxconn), then starts the client process: this program
+ * again (/proc/self/exe) with the internal option -C PORT, the same
+ * worker count (-t), connection count and sizes, its standard output a
+ * pipe back to this one.  Then it runs its runtime: a server actor
+ * accepts C connections with smarm_accept and spawns one detached actor
+ * for each; a connection's actor reads with smarm_read what there is (up
+ * to 1 KiB) and writes it back with smarm_write until end of file, then
+ * smarm_closes its socket.  The root reads the client's report from the
+ * pipe until end of file (the client process ended), closes the
+ * listening socket and joins the server actor; every connection's actor
+ * must have seen end of file, having echoed every byte its connection
+ * sent.  The client process must have exited with status 0 and reported
+ * one line, which this process prints as its own.
  *
- * The client side is C connections made by actors of the same runtime, in
+ * The client process makes C connections with actors of its runtime, in
  * waves of at most CONNECT_WAVE at a time: each actor of a wave makes a
  * socket, connects it (smarm_connect) and sends one message through the
  * echo before it ends, so that no more than CONNECT_WAVE connections
@@ -18,41 +27,46 @@
  * socket has TCP_NODELAY set, as Go sets it by default.  Setting up the
  * connections is not timed.
  *
- * Then come the rounds: in each, the root spawns one actor per connection
- * and joins them all; each does M round trips of a MSG_SIZE-byte message:
- * smarm_write the whole message, smarm_read until all of it came back,
- * compare.  Every message has bytes of its own (from the connection's
- * number and its sequence number), so that an echo that crossed
- * connections or lost its place is seen.  The time from before the first
- * spawn of a round to after its last join, over the C * M round trips,
- * is the figure.  Every round is timed, the first included: it is what a
- * program meets the first time it does the work (the actors' first
- * stacks, the first waits of each socket).  At the end the root closes
- * the client sockets and the listening one; each server actor sees end of
- * file and ends, and must have echoed every byte its connection sent.
+ * Then come the rounds: in each, the client's root spawns one actor per
+ * connection and joins them all; each does M round trips of a
+ * MSG_SIZE-byte message: smarm_write the whole message, smarm_read until
+ * all of it came back, compare.  Every message has bytes of its own (from
+ * the connection's number and its sequence number), so that an echo that
+ * crossed connections or lost its place is seen.  The time from before
+ * the first spawn of a round to after its last join, over the C * M round
+ * trips, is the figure.  Every round is timed, the first included: it is
+ * what a program meets the first time it does the work (the actors' first
+ * stacks, the first waits of each socket).  At the end the client closes
+ * its sockets, writes its line and exits.
  *
- * Both ends of every connection are in this process: C connections take
- * 2 * C descriptors (plus FD_SLACK for the rest).  The soft limit on open
- * files (RLIMIT_NOFILE) is raised as far as the hard limit allows; when
- * the hard limit is too low, the program says so and how many it needs.
+ * Each process holds one end of every connection: C connections take C
+ * descriptors in each (plus FD_SLACK for the rest).  The soft limit on
+ * open files (RLIMIT_NOFILE) is raised as far as the hard limit allows;
+ * when the hard limit is too low, the program says so and how many it
+ * needs.
  *
  * Usage: echo [-t threads] [-c connections] [round-trips [rounds]]
  *   round-trips: per round, over all connections (default 20,000; each
  *   connection makes round-trips / connections of them, at least one);
  *   rounds: the first included (default 5, at most 64).
- *   -t sets the number of worker threads; by default smarm_config_init()
- *   picks it (SMARM_THREADS from the environment, see smarm_config_init(3)).
+ *   -t sets the number of worker threads of each process; by default
+ *   smarm_config_init() picks it (SMARM_THREADS from the environment, see
+ *   smarm_config_init(3)).
  *   -c runs one number of connections (1 or more); without it the program
- *   runs 100 connections, then 10,000, each in a runtime of its own, and
- *   prints a line for each (skipping, with a message, a count the limit
- *   on open files is too low for; with -c that is an error).
+ *   runs 100 connections, then 10,000, each with processes and runtimes
+ *   of their own, and prints a line for each (skipping, with a message, a
+ *   count the limit on open files is too low for; with -c that is an
+ *   error).
+ *   (-C PORT makes the process the client of a server on 127.0.0.1:PORT;
+ *   the server process starts it so.)
  * Prints: bench=echo<C> threads=<n> value=<median ns per round trip>
  *   first=<ns per round trip in the first round> rate=<round trips per
  *   second in the median round> unit=ns/roundtrip
  *   (bench=echo100, bench=echo10000, ...)
  * Exits 1 when the run fails its own checks (every round trip must bring
  * back the bytes sent, every connection must be accepted and echo all it
- * got) or the limit on open files is too low for -c, 2 on bad arguments.
+ * got, the client process must exit with status 0) or the limit on open
+ * files is too low for -c, 2 on bad arguments.
  */
 #include <smarm.h>
 
@@ -60,9 +74,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,6 +86,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define DEFAULT_ROUNDTRIPS 20000ull /* per round, all connections */
@@ -80,39 +97,55 @@
 #define CONNECT_TIMEOUT (10ull * 1000000000ull)
 #define FD_SLACK 64u        /* descriptors besides the connections' */
 #define ERR_MAX 160
+#define REPORT_MAX 256      /* the client's line */
 
 #define LISTEN_BACKLOG 4096 /* the kernel takes at most net.core.somaxconn */
 
-struct bench;
+struct client;
 
 /* The client end of one connection. */
 struct conn {
-	struct bench *b;
+	struct client *b;
 	uint64_t id;
 	uint64_t seq;           /* messages sent on it so far */
 	int fd;                 /* -1 until it is connected */
 	char err[ERR_MAX];      /* why it failed */
 };
 
-/* The server end of one connection. */
-struct sconn {
-	struct bench *b;
-	int fd;
-};
-
-struct bench {
+/* The client process: C connections and the rounds.  Only its root
+ * writes it (and each connection's actor its conn); main() reads it after
+ * smarm_runtime_run() has returned. */
+struct client {
 	uint64_t conns;         /* C */
 	uint64_t per;           /* round trips per connection and round (M) */
 	unsigned long rounds;
-	int lfd;
 	struct sockaddr_in addr; /* where the server listens */
 	struct conn *c;         /* C of them */
-	struct sconn *s;        /* C of them, filled as they are accepted */
 	smarm_pid *pids;        /* C of them */
 	struct bench_rounds t;  /* ns of each round */
 	unsigned long done_rounds;
 	char err[ERR_MAX];      /* the root's reason to fail */
-	/* The server side, counted by its actors. */
+};
+
+/* The server end of one connection. */
+struct server;
+
+struct sconn {
+	struct server *b;
+	int fd;
+};
+
+/* The server process.  Its actors count in the atomics (and write
+ * server_err once, behind server_failed), the root the report; main()
+ * reads them after smarm_runtime_run() has returned. */
+struct server {
+	uint64_t conns;         /* C */
+	int lfd;                /* the listening socket */
+	int report_fd;          /* the pipe from the client's stdout */
+	struct sconn *s;        /* C of them, filled as they are accepted */
+	char report[REPORT_MAX]; /* what the client wrote */
+	size_t report_len;
+	int report_err;         /* reading the pipe failed: the error */
 	atomic_ulong accepted;  /* connections */
 	atomic_ulong served;    /* connection actors that saw end of file */
 	atomic_ullong echoed;   /* bytes written back, all connections */
@@ -120,11 +153,7 @@ struct bench {
 	char server_err[ERR_MAX]; /* the first failure of the server side */
 };
 
-/* Only the root writes the client side and the rounds, the server actors
- * the atomics (and server_err, once, behind server_failed); main() reads
- * them after smarm_runtime_run() has returned. */
-
-static void server_fail(struct bench *b, const char *what, int err)
+static void server_fail(struct server *b, const char *what, int err)
 {
 	if (atomic_exchange(&b->server_failed, 1) == 0)
 		snprintf(b->server_err, sizeof(b->server_err), "%s: %s", what,
@@ -136,7 +165,7 @@ static void server_fail(struct bench *b, const char *what, int err)
 static void *serve(void *arg)
 {
 	struct sconn *s = arg;
-	struct bench *b = s->b;
+	struct server *b = s->b;
 	unsigned char buf[SERVER_BUF];
 	uint64_t bytes = 0;
 	size_t n, w;
@@ -176,7 +205,7 @@ static int set_nodelay(int fd)
  * when the root closes the listening socket (EBADF). */
 static void *acceptor(void *arg)
 {
-	struct bench *b = arg;
+	struct server *b = arg;
 	smarm_spawn_opts opts;
 	uint64_t n;
 	int fd, err;
@@ -206,6 +235,49 @@ static void *acceptor(void *arg)
 		}
 		atomic_fetch_add(&b->accepted, 1);
 	}
+	return NULL;
+}
+
+/* The server's root: the acceptor, and the client's report read until
+ * the client process ends (end of file on the pipe); then the listening
+ * socket is closed (the acceptor, when it still waits, sees EBADF).  The
+ * connections' actors are detached: the run ends when the last has seen
+ * its end of file. */
+static void *server_root(void *arg)
+{
+	struct server *b = arg;
+	char discard[64];
+	smarm_pid acc;
+	size_t n;
+	int err;
+
+	err = smarm_spawn(&acc, acceptor, b);
+	if (err)
+		smarm_panic("spawn the server: %s", smarm_strerror(err));
+	for (;;) {
+		if (b->report_len < sizeof(b->report) - 1)
+			err = smarm_read(b->report_fd,
+					 b->report + b->report_len,
+					 sizeof(b->report) - 1 - b->report_len,
+					 &n, SMARM_FOREVER);
+		else
+			err = smarm_read(b->report_fd, discard,
+					 sizeof(discard), &n, SMARM_FOREVER);
+		if (err) {
+			b->report_err = err;
+			break;
+		}
+		if (n == 0)
+			break;
+		if (b->report_len < sizeof(b->report) - 1)
+			b->report_len += n;
+	}
+	b->report[b->report_len] = '\0';
+	smarm_close(b->report_fd);
+	b->report_fd = -1;
+	smarm_close(b->lfd);
+	b->lfd = -1;
+	bench_join(acc, "the server");
 	return NULL;
 }
 
@@ -303,7 +375,7 @@ static void *client(void *arg)
 
 /* Spawns fn on connections [from, to) and joins them: 0, or -1 with
  * b->err set (every actor spawned is joined all the same). */
-static int spawn_join(struct bench *b, smarm_fn fn, uint64_t from,
+static int spawn_join(struct client *b, smarm_fn fn, uint64_t from,
 		      uint64_t to)
 {
 	uint64_t k, spawned;
@@ -340,47 +412,15 @@ static int spawn_join(struct bench *b, smarm_fn fn, uint64_t from,
 	return failed ? -1 : 0;
 }
 
-static int listen_here(struct bench *b)
+/* The client's root: the connections in waves, the rounds, then every
+ * socket closed (each of the server's actors sees end of file). */
+static void *client_root(void *arg)
 {
-	socklen_t len = sizeof(b->addr);
-	int fd;
-
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(b->err, sizeof(b->err), "socket: %s", strerror(errno));
-		return -1;
-	}
-	memset(&b->addr, 0, sizeof(b->addr));
-	b->addr.sin_family = AF_INET;
-	b->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	b->addr.sin_port = 0;
-	if (bind(fd, (struct sockaddr *)&b->addr, sizeof(b->addr)) ||
-	    listen(fd, LISTEN_BACKLOG) ||
-	    getsockname(fd, (struct sockaddr *)&b->addr, &len)) {
-		snprintf(b->err, sizeof(b->err), "listen on 127.0.0.1: %s",
-			 strerror(errno));
-		close(fd);
-		return -1;
-	}
-	b->lfd = fd;
-	return 0;
-}
-
-static void *root(void *arg)
-{
-	struct bench *b = arg;
-	smarm_pid acc;
+	struct client *b = arg;
 	uint64_t k, t0;
 	unsigned long r;
-	int err, failed = 0;
+	int failed = 0;
 
-	if (listen_here(b))
-		smarm_panic("%s", b->err);
-	err = smarm_spawn(&acc, acceptor, b);
-	if (err) {
-		close(b->lfd);
-		smarm_panic("spawn the server: %s", smarm_strerror(err));
-	}
 	for (k = 0; k < b->conns && !failed; k += CONNECT_WAVE)
 		failed = spawn_join(b, connector, k,
 				    b->conns - k < CONNECT_WAVE ? b->conns :
@@ -393,18 +433,41 @@ static void *root(void *arg)
 			b->done_rounds++;
 		}
 	}
-	/* The end: every server actor sees end of file, the acceptor (when
-	 * it still waits) EBADF. */
 	for (k = 0; k < b->conns; k++)
 		if (b->c[k].fd >= 0) {
 			smarm_close(b->c[k].fd);
 			b->c[k].fd = -1;
 		}
-	smarm_close(b->lfd);
-	bench_join(acc, "the server");
 	if (failed)
 		smarm_panic("%s", b->err);
 	return NULL;
+}
+
+/* Listens on 127.0.0.1, an ephemeral port: the socket, or -1 after a
+ * message on stderr; *addr says where. */
+static int listen_here(const char *name, struct sockaddr_in *addr)
+{
+	socklen_t len = sizeof(*addr);
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "%s: socket: %s\n", name, strerror(errno));
+		return -1;
+	}
+	memset(addr, 0, sizeof(*addr));
+	addr->sin_family = AF_INET;
+	addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	addr->sin_port = 0;
+	if (bind(fd, (struct sockaddr *)addr, sizeof(*addr)) ||
+	    listen(fd, LISTEN_BACKLOG) ||
+	    getsockname(fd, (struct sockaddr *)addr, &len)) {
+		fprintf(stderr, "%s: listen on 127.0.0.1: %s\n", name,
+			strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* Raises the soft limit on open files to the hard one when it is below
@@ -424,8 +487,8 @@ static int raise_nofile(const char *name, uint64_t conns, uint64_t need,
 		return 0;
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
 		fprintf(stderr, "%s: the limit on open files is too low: %"
-			PRIu64 " connections with both ends in this process "
-			"need %" PRIu64 " descriptors, the hard limit "
+			PRIu64 " connections need %" PRIu64 " descriptors in "
+			"each of the two processes, the hard limit "
 			"(RLIMIT_NOFILE) is %llu; raise it (as root: ulimit "
 			"-Hn %" PRIu64 ", prlimit --nofile, LimitNOFILE= of a "
 			"systemd unit)%s\n", name, conns, need,
@@ -442,57 +505,42 @@ static int raise_nofile(const char *name, uint64_t conns, uint64_t need,
 	return 0;
 }
 
-/* One run with conns connections: 0, or 1 after a message on stderr.
- * A limit on open files too low for them is an error when strict, and
- * otherwise skips the run (after the message). */
-static int run_one(const smarm_config *cfg, uint64_t conns, uint64_t total,
-		   unsigned long rounds, int strict)
+/* The client process (-C port): the connections and the rounds; its line
+ * on stdout.  0, or 1 after a message on stderr. */
+static int run_client(const smarm_config *cfg, uint64_t conns,
+		      uint64_t total, unsigned long rounds, uint16_t port)
 {
-	struct bench *b;
-	uint64_t k, expected;
+	struct client *b;
 	double med, first;
 	char name[32];
+	uint64_t k;
 	int rc = 1;
 
 	snprintf(name, sizeof(name), "echo%" PRIu64, conns);
-	if (raise_nofile(name, conns, 2 * conns + FD_SLACK,
-			 strict ? "" : "; skipped"))
-		return strict ? 1 : 0;
+	if (raise_nofile(name, conns, conns + FD_SLACK, ""))
+		return 1;
 	b = calloc(1, sizeof(*b));
 	if (!b || !(b->c = calloc(conns, sizeof(*b->c))) ||
-	    !(b->s = calloc(conns, sizeof(*b->s))) ||
 	    !(b->pids = calloc(conns, sizeof(*b->pids)))) {
-		fprintf(stderr, "%s: out of memory\n", name);
+		fprintf(stderr, "%s: client: out of memory\n", name);
 		goto out;
 	}
 	b->conns = conns;
 	b->per = total / conns ? total / conns : 1;
 	b->rounds = rounds;
-	b->lfd = -1;
+	b->addr.sin_family = AF_INET;
+	b->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	b->addr.sin_port = htons(port);
 	for (k = 0; k < conns; k++) {
 		b->c[k].b = b;
 		b->c[k].id = k;
 		b->c[k].fd = -1;
 	}
-	if (bench_run(name, cfg, root, b)) {
-		if (atomic_load(&b->server_failed))
-			fprintf(stderr, "%s: %s\n", name, b->server_err);
+	if (bench_run(name, cfg, client_root, b))
 		goto out;
-	}
-	expected = conns * MSG_SIZE * (1 + rounds * b->per);
-	if (atomic_load(&b->server_failed)) {
-		fprintf(stderr, "%s: %s\n", name, b->server_err);
-		goto out;
-	}
-	if (b->done_rounds != rounds || atomic_load(&b->accepted) != conns ||
-	    atomic_load(&b->served) != conns ||
-	    atomic_load(&b->echoed) != expected) {
-		fprintf(stderr, "%s: %lu of %lu rounds, %lu connections "
-			"accepted, %lu saw their end, %llu bytes echoed; "
-			"expected %" PRIu64 " connections and %" PRIu64
-			" bytes\n", name, b->done_rounds, rounds,
-			atomic_load(&b->accepted), atomic_load(&b->served),
-			atomic_load(&b->echoed), conns, expected);
+	if (b->done_rounds != rounds) {
+		fprintf(stderr, "%s: client: %lu of %lu rounds\n", name,
+			b->done_rounds, rounds);
 		goto out;
 	}
 	med = bench_median(&b->t) / (double)(conns * b->per);
@@ -500,13 +548,185 @@ static int run_one(const smarm_config *cfg, uint64_t conns, uint64_t total,
 	printf("bench=%s threads=%u value=%.2f first=%.2f rate=%.0f "
 	       "unit=ns/roundtrip\n", name, cfg->threads, med, first,
 	       1e9 / med);
-	fflush(stdout);
-	rc = 0;
+	if (fflush(stdout) == 0)
+		rc = 0;
 out:
 	if (b) {
 		free(b->c);
-		free(b->s);
 		free(b->pids);
+	}
+	free(b);
+	return rc;
+}
+
+/* Starts the client process: this program again (self, the path of
+ * /proc/self/exe), with -C port and the same run, its stdout the write
+ * end of a pipe.  The child's pid, or -1 after a message on stderr;
+ * *report is the read end. */
+static pid_t start_client(const char *name, const char *self,
+			  const char *argv0,
+			  const smarm_config *cfg, uint64_t conns,
+			  uint64_t total, unsigned long rounds,
+			  uint16_t port, int *report)
+{
+	char a_port[8], a_threads[16], a_conns[24], a_total[24], a_rounds[24];
+	char *args[11];
+	int p[2];
+	pid_t pid;
+
+	snprintf(a_port, sizeof(a_port), "%u", (unsigned)port);
+	snprintf(a_threads, sizeof(a_threads), "%u", cfg->threads);
+	snprintf(a_conns, sizeof(a_conns), "%" PRIu64, conns);
+	snprintf(a_total, sizeof(a_total), "%" PRIu64, total);
+	snprintf(a_rounds, sizeof(a_rounds), "%lu", rounds);
+	args[0] = (char *)argv0;
+	args[1] = "-C";
+	args[2] = a_port;
+	args[3] = "-t";
+	args[4] = a_threads;
+	args[5] = "-c";
+	args[6] = a_conns;
+	args[7] = "--";
+	args[8] = a_total;
+	args[9] = a_rounds;
+	args[10] = NULL;
+	if (pipe(p)) {
+		fprintf(stderr, "%s: pipe: %s\n", name, strerror(errno));
+		return -1;
+	}
+	if (fcntl(p[0], F_SETFD, FD_CLOEXEC) ||
+	    fcntl(p[1], F_SETFD, FD_CLOEXEC)) {
+		fprintf(stderr, "%s: fcntl(FD_CLOEXEC): %s\n", name,
+			strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "%s: fork: %s\n", name, strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* Only async-signal-safe calls between fork and exec. */
+		static const char msg[] = ": cannot start the client process "
+			"(exec failed)\n";
+
+		if (dup2(p[1], STDOUT_FILENO) >= 0)
+			execv(self, args);
+		if (write(STDERR_FILENO, name, strlen(name)) < 0 ||
+		    write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(p[1]);
+	*report = p[0];
+	return pid;
+}
+
+/* One run with conns connections: 0, or 1 after a message on stderr.
+ * A limit on open files too low for them is an error when strict, and
+ * otherwise skips the run (after the message). */
+static int run_one(const char *self, const char *argv0,
+		   const smarm_config *cfg, uint64_t conns, uint64_t total,
+		   unsigned long rounds, int strict)
+{
+	struct sockaddr_in addr;
+	struct server *b = NULL;
+	uint64_t expected, per;
+	char name[32], want[64];
+	pid_t pid = -1;
+	int status, rc = 1;
+
+	snprintf(name, sizeof(name), "echo%" PRIu64, conns);
+	if (raise_nofile(name, conns, conns + FD_SLACK,
+			 strict ? "" : "; skipped"))
+		return strict ? 1 : 0;
+	b = calloc(1, sizeof(*b));
+	if (!b || !(b->s = calloc(conns, sizeof(*b->s)))) {
+		fprintf(stderr, "%s: out of memory\n", name);
+		goto out;
+	}
+	b->conns = conns;
+	b->report_fd = -1;
+	b->lfd = listen_here(name, &addr);
+	if (b->lfd < 0)
+		goto out;
+	pid = start_client(name, self, argv0, cfg, conns, total, rounds,
+			   ntohs(addr.sin_port), &b->report_fd);
+	if (pid < 0)
+		goto out;
+	if (bench_run(name, cfg, server_root, b)) {
+		/* The server failed (and said why): the client may be left
+		 * waiting for echoes that never come. */
+		kill(pid, SIGKILL);
+		goto out;
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			fprintf(stderr, "%s: waitpid: %s\n", name,
+				strerror(errno));
+			goto out;
+		}
+	}
+	pid = -1;
+	if (WIFSIGNALED(status)) {
+		fprintf(stderr, "%s: the client process was killed by "
+			"signal %d\n", name, WTERMSIG(status));
+		goto out;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "%s: the client process failed (exit status "
+			"%d)\n", name, WEXITSTATUS(status));
+		goto out;
+	}
+	if (atomic_load(&b->server_failed)) {
+		fprintf(stderr, "%s: %s\n", name, b->server_err);
+		goto out;
+	}
+	if (b->report_err) {
+		fprintf(stderr, "%s: reading the client's report: %s\n", name,
+			smarm_strerror(b->report_err));
+		goto out;
+	}
+	per = total / conns ? total / conns : 1;
+	expected = conns * MSG_SIZE * (1 + rounds * per);
+	if (atomic_load(&b->accepted) != conns ||
+	    atomic_load(&b->served) != conns ||
+	    atomic_load(&b->echoed) != expected) {
+		fprintf(stderr, "%s: %lu connections accepted, %lu saw their "
+			"end, %llu bytes echoed; expected %" PRIu64
+			" connections and %" PRIu64 " bytes\n", name,
+			atomic_load(&b->accepted), atomic_load(&b->served),
+			atomic_load(&b->echoed), conns, expected);
+		goto out;
+	}
+	snprintf(want, sizeof(want), "bench=%s threads=%u ", name,
+		 cfg->threads);
+	if (strncmp(b->report, want, strlen(want)) ||
+	    b->report_len == 0 || b->report[b->report_len - 1] != '\n' ||
+	    strchr(b->report, '\n') != b->report + b->report_len - 1) {
+		fprintf(stderr, "%s: the client process reported \"%s\", not "
+			"one line \"%s...\"\n", name, b->report, want);
+		goto out;
+	}
+	fputs(b->report, stdout);
+	fflush(stdout);
+	rc = 0;
+out:
+	if (pid > 0) {
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (b) {
+		if (b->lfd >= 0)
+			close(b->lfd);
+		if (b->report_fd >= 0)
+			close(b->report_fd);
+		free(b->s);
 	}
 	free(b);
 	return rc;
@@ -522,16 +742,20 @@ static int usage(const char *prog)
 int main(int argc, char **argv)
 {
 	uint64_t total = DEFAULT_ROUNDTRIPS, rounds = DEFAULT_ROUNDS;
-	uint64_t conns = 0, v;
+	uint64_t conns = 0, port = 0, v;
 	smarm_config cfg;
 	unsigned threads = 0;
+	char self[4096];
+	ssize_t n;
 	int c;
 
-	while ((c = getopt(argc, argv, "t:c:")) != -1) {
+	while ((c = getopt(argc, argv, "t:c:C:")) != -1) {
 		if (c == 't' && bench_num(optarg, 1, SMARM_THREADS_MAX, &v) == 0)
 			threads = (unsigned)v;
 		else if (c == 'c' &&
 			 bench_num(optarg, 1, 1000000, &conns) == 0)
+			;
+		else if (c == 'C' && bench_num(optarg, 1, 65535, &port) == 0)
 			;
 		else
 			return usage(argv[0]);
@@ -540,15 +764,31 @@ int main(int argc, char **argv)
 	    (argc - optind >= 1 &&
 	     bench_num(argv[optind], 1, UINT32_MAX, &total)) ||
 	    (argc - optind == 2 &&
-	     bench_num(argv[optind + 1], 1, BENCH_MAX_ROUNDS, &rounds)))
+	     bench_num(argv[optind + 1], 1, BENCH_MAX_ROUNDS, &rounds)) ||
+	    (port && !conns))
 		return usage(argv[0]);
 	smarm_config_init(&cfg);
 	if (threads)
 		cfg.threads = threads;
+	if (port)
+		return run_client(&cfg, conns, total, (unsigned long)rounds,
+				  (uint16_t)port);
+	/* Resolved here rather than exec'd as /proc/self/exe, so that a
+	 * program run under a loader (valgrind) starts itself. */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(self) - 1) {
+		fprintf(stderr, "%s: readlink /proc/self/exe: %s\n", argv[0],
+			n < 0 ? strerror(errno) : "too long");
+		return 1;
+	}
+	self[n] = '\0';
 	if (conns)
-		return run_one(&cfg, conns, total, (unsigned long)rounds, 1);
-	if (run_one(&cfg, 100, total, (unsigned long)rounds, 0) ||
-	    run_one(&cfg, 10000, total, (unsigned long)rounds, 0))
+		return run_one(self, argv[0], &cfg, conns, total,
+			       (unsigned long)rounds, 1);
+	if (run_one(self, argv[0], &cfg, 100, total, (unsigned long)rounds,
+		    0) ||
+	    run_one(self, argv[0], &cfg, 10000, total, (unsigned long)rounds,
+		    0))
 		return 1;
 	return 0;
 }

@@ -8,7 +8,8 @@
 //
 //	BENCH is yield, spawn_join, pingpong, mailbox, ring, skynet, primes,
 //	parked, mutex, bounded1, bounded64, select, or echoN (N connections:
-//	echo100, echo10000, ...).
+//	echo100, echo10000, ...; the clients in a second process, this
+//	program again with -echo-client PORT).
 //	-t sets GOMAXPROCS (default 1); yield, spawn_join and parked run
 //	with 1 only, as their smarm programs do.
 //
@@ -24,6 +25,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"sort"
 	"strconv"
@@ -674,21 +676,27 @@ func benchParked(threads int) {
 		threads, (float64(after)-float64(before))/n)
 }
 
-// echo100, echo10000 (echoN): a TCP echo server and N connections to
-// it, all in this process, as in bench/echo.c.  The server listens on
-// 127.0.0.1 (an ephemeral port; the backlog is net.core.somaxconn, what
-// Go asks for), accepts N connections and serves each in a goroutine of
-// its own that reads what there is (up to 1 KiB) and writes it back until
-// end of file.  The connections are made in waves of echoConnectWave
-// goroutines, each dialling, setting TCP_NODELAY (Go's default) and
-// sending one message through the echo, so that no more than a wave waits
-// in the listening socket's queue.  Then 5 rounds, all timed: in each, a
+// echo100, echo10000 (echoN): a TCP echo server in this process and N
+// connections to it from a second one, as in bench/echo.c.  The server
+// listens on 127.0.0.1 (an ephemeral port; the backlog is
+// net.core.somaxconn, what Go asks for), starts the client process (this
+// program again, os.Executable, with the internal argument -echo-client
+// PORT and the same -t; its stdout a pipe back here), accepts N
+// connections and serves each in a goroutine of its own that reads what
+// there is (up to 1 KiB) and writes it back until end of file.  The
+// client makes the connections in waves of echoConnectWave goroutines,
+// each dialling, setting TCP_NODELAY (Go's default) and sending one
+// message through the echo, so that no more than a wave waits in the
+// listening socket's queue.  Then 5 rounds, all timed: in each, a
 // goroutine per connection makes 20,000 / N round trips (at least one)
 // of a 64-byte message, writing it and reading it all back and comparing;
 // the round ends when the WaitGroup says all did.  At the end the client
-// connections are closed; every server goroutine must see end of file,
-// having echoed every byte.  Both ends of every connection are in this
-// process: the limit on open files must allow 2N + echoFDSlack.
+// closes its connections, writes its line and exits.  The server reads
+// the line until the client process ended (which must be with status 0),
+// and every server goroutine must have seen end of file, having echoed
+// every byte; then the server prints the client's line.  Each process
+// holds one end of every connection: the limit on open files must allow
+// N + echoFDSlack in each.
 const (
 	echoMsgSize     = 64
 	echoServerBuf   = 1024
@@ -746,7 +754,7 @@ func echoRaiseNofile(name string, conns, need uint64) {
 	}
 	if rl.Max < need {
 		die(name, "the limit on open files is too low: %d connections "+
-			"with both ends in this process need %d descriptors, the "+
+			"need %d descriptors in each of the two processes, the "+
 			"hard limit (RLIMIT_NOFILE) is %d; raise it (as root: "+
 			"ulimit -Hn %d, prlimit --nofile, LimitNOFILE= of a "+
 			"systemd unit)", conns, need, rl.Max, need)
@@ -757,15 +765,21 @@ func echoRaiseNofile(name string, conns, need uint64) {
 	}
 }
 
+// echoPer is the round trips each connection makes in a round.
+func echoPer(n uint64) uint64 {
+	if per := uint64(echoRoundTrips) / n; per > 0 {
+		return per
+	}
+	return 1
+}
+
+// benchEcho is the server process of echoN.
 func benchEcho(conns int) func(int) {
 	return func(threads int) {
 		name := fmt.Sprintf("echo%d", conns)
 		n := uint64(conns)
-		per := uint64(echoRoundTrips) / n
-		if per == 0 {
-			per = 1
-		}
-		echoRaiseNofile(name, n, 2*n+echoFDSlack)
+		per := echoPer(n)
+		echoRaiseNofile(name, n, n+echoFDSlack)
 
 		ln, err := net.ListenTCP("tcp4",
 			&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -773,6 +787,34 @@ func benchEcho(conns int) func(int) {
 			die(name, "listen on 127.0.0.1: %v", err)
 		}
 		addr := ln.Addr().(*net.TCPAddr)
+
+		// The client process: its line comes once it ended well.
+		exe, err := os.Executable()
+		if err != nil {
+			exe = os.Args[0]
+		}
+		cmd := exec.Command(exe, name, "-t", strconv.Itoa(threads),
+			"-echo-client", strconv.Itoa(addr.Port))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			die(name, "client process: %v", err)
+		}
+		if err := cmd.Start(); err != nil {
+			die(name, "client process: %v", err)
+		}
+		report := make(chan string, 1)
+		go func() {
+			line, err := io.ReadAll(out)
+			if err != nil {
+				die(name, "reading the client's report: %v", err)
+			}
+			if err := cmd.Wait(); err != nil {
+				die(name, "the client process failed: %v", err)
+			}
+			report <- string(line)
+		}()
+
 		var accepted, served, echoed uint64
 		var swg sync.WaitGroup
 		acceptDone := make(chan struct{})
@@ -819,6 +861,36 @@ func benchEcho(conns int) func(int) {
 			}
 		}()
 
+		line := <-report
+		ln.Close()
+		<-acceptDone
+		swg.Wait()
+		expected := n * echoMsgSize * (1 + echoRounds*per)
+		if accepted != n || served != n || echoed != expected {
+			die(name, "%d connections accepted, %d saw their end, %d "+
+				"bytes echoed; expected %d connections and %d bytes",
+				accepted, served, echoed, n, expected)
+		}
+		want := fmt.Sprintf("bench=%s threads=%d ", name, threads)
+		if !strings.HasPrefix(line, want) ||
+			strings.IndexByte(line, '\n') != len(line)-1 {
+			die(name, "the client process reported %q, not one line "+
+				"%q...", line, want)
+		}
+		fmt.Print(line)
+	}
+}
+
+// benchEchoClient is the client process of echoN (-echo-client PORT):
+// the connections to 127.0.0.1:PORT and the rounds; it prints the line.
+func benchEchoClient(conns, port int) func(int) {
+	return func(threads int) {
+		name := fmt.Sprintf("echo%d", conns)
+		n := uint64(conns)
+		per := echoPer(n)
+		echoRaiseNofile(name, n, n+echoFDSlack)
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+
 		cs := make([]*echoConn, conns)
 		dialer := net.Dialer{Timeout: 10 * time.Second}
 		for k := 0; k < conns; k += echoConnectWave {
@@ -831,7 +903,7 @@ func benchEcho(conns int) func(int) {
 			for i := k; i < end; i++ {
 				go func(i int) {
 					defer wg.Done()
-					c, err := dialer.Dial("tcp4", addr.String())
+					c, err := dialer.Dial("tcp4", addr)
 					if err != nil {
 						die(name, "connection %d: dial: %v", i, err)
 					}
@@ -865,15 +937,6 @@ func benchEcho(conns int) func(int) {
 		for _, e := range cs {
 			e.c.Close()
 		}
-		ln.Close()
-		<-acceptDone
-		swg.Wait()
-		expected := n * echoMsgSize * (1 + echoRounds*per)
-		if accepted != n || served != n || echoed != expected {
-			die(name, "%d connections accepted, %d saw their end, %d "+
-				"bytes echoed; expected %d connections and %d bytes",
-				accepted, served, echoed, n, expected)
-		}
 		total := float64(n * per)
 		med := median(ts, total)
 		fmt.Printf("bench=%s threads=%d value=%.2f first=%.2f rate=%.0f "+
@@ -904,7 +967,7 @@ func main() {
 		"bounded64":  benchBounded(64),
 		"select":     benchSelect,
 	}
-	name, threads := "", 1
+	name, threads, echoConns, echoPort := "", 1, 0, 0
 	args := os.Args[1:]
 	for i := 0; i < len(args); i++ {
 		switch {
@@ -915,6 +978,14 @@ func main() {
 			}
 			threads = t
 			i++
+		case args[i] == "-echo-client" && i+1 < len(args):
+			// Internal: the client process of echoN.
+			p, err := strconv.Atoi(args[i+1])
+			if err != nil || p < 1 || p > 65535 {
+				usage()
+			}
+			echoPort = p
+			i++
 		case name == "" && benches[args[i]] != nil:
 			name = args[i]
 		case name == "" && strings.HasPrefix(args[i], "echo"):
@@ -923,13 +994,18 @@ func main() {
 				usage()
 			}
 			name = args[i]
-			benches[name] = benchEcho(c)
+			echoConns = c
 		default:
 			usage()
 		}
 	}
-	if name == "" {
+	if name == "" || (echoPort != 0 && echoConns == 0) {
 		usage()
+	}
+	if echoPort != 0 {
+		benches[name] = benchEchoClient(echoConns, echoPort)
+	} else if echoConns != 0 {
+		benches[name] = benchEcho(echoConns)
 	}
 	if threads != 1 && (name == "yield" || name == "spawn_join" ||
 		name == "parked") {

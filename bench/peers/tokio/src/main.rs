@@ -8,7 +8,8 @@
 //!
 //!   BENCH is yield, spawn_join, pingpong, mailbox, ring, skynet, primes,
 //!   parked, mutex, bounded1, bounded64, select, or echoN (N connections:
-//!   echo100, echo10000, ...).
+//!   echo100, echo10000, ...; the clients in a second process, this
+//!   program again with --echo-client PORT).
 //!   -t 1 (the default) runs a current_thread runtime; -t N > 1 a
 //!   multi_thread runtime with N worker threads.  yield, spawn_join and
 //!   parked run with 1 only, as their smarm programs do.
@@ -29,7 +30,8 @@
 //! as their smarm program does.
 
 use std::future::{poll_fn, Future};
-use std::process::exit;
+use std::io::Read;
+use std::process::{exit, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::Poll;
@@ -38,7 +40,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::runtime::Builder;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::yield_now;
 
 /// Reports a failed check and ends the process with status 1.
@@ -853,23 +855,28 @@ fn bench_parked(threads: usize) {
     );
 }
 
-/// echo100, echo10000 (echoN): a TCP echo server and N connections to
-/// it, all in this process, as in bench/echo.c.  The server listens on
-/// 127.0.0.1 (an ephemeral port, a backlog of 4,096 asked with
-/// TcpSocket::listen; TcpListener::bind would ask for 1,024), accepts N
-/// connections and serves each in a task of its own that reads what there
-/// is (up to 1 KiB) and writes it back until end of file.  The
-/// connections are made in waves of ECHO_CONNECT_WAVE tasks, each
-/// connecting, setting TCP_NODELAY (as Go does by default) and sending one
-/// message through the echo, so that no more than a wave waits in the
-/// listening socket's queue.  Then 5 rounds, all timed: in each, a task
-/// per connection (the stream moved in and handed back through its
-/// JoinHandle) makes 20,000 / N round trips (at least one) of a 64-byte
-/// message, write_all and read_exact, and compares; the round ends when
-/// every task was awaited.  At the end the client streams are dropped;
-/// every server task must see end of file, having echoed every byte.
-/// Both ends of every connection are in this process: the limit on open
-/// files must allow 2N + ECHO_FD_SLACK.
+/// echo100, echo10000 (echoN): a TCP echo server in this process and N
+/// connections to it from a second one, as in bench/echo.c.  The server
+/// listens on 127.0.0.1 (an ephemeral port, a backlog of 4,096 asked with
+/// TcpSocket::listen; TcpListener::bind would ask for 1,024), starts the
+/// client process (this program again, current_exe, with the internal
+/// argument --echo-client PORT and the same -t; its stdout a pipe back
+/// here, read on a thread of its own), accepts N connections and serves
+/// each in a task of its own that reads what there is (up to 1 KiB) and
+/// writes it back until end of file.  The client makes the connections
+/// in waves of ECHO_CONNECT_WAVE tasks, each connecting, setting
+/// TCP_NODELAY (as Go does by default) and sending one message through
+/// the echo, so that no more than a wave waits in the listening socket's
+/// queue.  Then 5 rounds, all timed: in each, a task per connection (the
+/// stream moved in and handed back through its JoinHandle) makes 20,000 /
+/// N round trips (at least one) of a 64-byte message, write_all and
+/// read_exact, and compares; the round ends when every task was awaited.
+/// At the end the client drops its streams, writes its line and exits.
+/// The server reads the line until the client process ended (which must
+/// be with status 0), and every server task must have seen end of file,
+/// having echoed every byte; then the server prints the client's line.
+/// Each process holds one end of every connection: the limit on open
+/// files must allow N + ECHO_FD_SLACK in each.
 const ECHO_MSG_SIZE: usize = 64;
 const ECHO_SERVER_BUF: usize = 1024;
 const ECHO_ROUND_TRIPS: u64 = 20_000; // per round, all connections
@@ -967,8 +974,8 @@ fn echo_raise_nofile(name: &str, conns: u64, need: u64) {
         die(
             name,
             format!(
-                "the limit on open files is too low: {} connections with both ends in this \
-                 process need {} descriptors, the hard limit (RLIMIT_NOFILE) is {}; raise it \
+                "the limit on open files is too low: {} connections need {} descriptors in \
+                 each of the two processes, the hard limit (RLIMIT_NOFILE) is {}; raise it \
                  (as root: ulimit -Hn {}, prlimit --nofile, LimitNOFILE= of a systemd unit)",
                 conns, need, rl.rlim_max, need
             ),
@@ -988,13 +995,14 @@ fn echo_raise_nofile(name: &str, conns: u64, need: u64) {
     }
 }
 
+/// The server process of echoN.
 fn bench_echo(conns: usize, threads: usize) {
     let name: &'static str = Box::leak(format!("echo{}", conns).into_boxed_str());
     let n = conns as u64;
     let per = (ECHO_ROUND_TRIPS / n).max(1);
-    echo_raise_nofile(name, n, 2 * n + ECHO_FD_SLACK);
+    echo_raise_nofile(name, n, n + ECHO_FD_SLACK);
 
-    let (ts, accepted, served, echoed) = run(name, threads, async move {
+    let (line, accepted, served, echoed) = run(name, threads, async move {
         let sock = TcpSocket::new_v4().unwrap_or_else(|e| die(name, format!("socket: {}", e)));
         let listener = sock
             .bind("127.0.0.1:0".parse().unwrap())
@@ -1003,6 +1011,35 @@ fn bench_echo(conns: usize, threads: usize) {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|e| die(name, format!("local_addr: {}", e)));
+
+        // The client process: its line comes once it ended well.
+        let exe = std::env::current_exe()
+            .unwrap_or_else(|e| die(name, format!("client process: current_exe: {}", e)));
+        let mut child = Command::new(exe)
+            .arg(name)
+            .arg("-t")
+            .arg(threads.to_string())
+            .arg("--echo-client")
+            .arg(addr.port().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| die(name, format!("client process: {}", e)));
+        let mut out = child.stdout.take().unwrap();
+        let (tx, report) = oneshot::channel::<String>();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            if let Err(e) = out.read_to_string(&mut line) {
+                die(name, format!("reading the client's report: {}", e));
+            }
+            match child.wait() {
+                Ok(st) if st.success() => {}
+                Ok(st) => die(name, format!("the client process failed ({})", st)),
+                Err(e) => die(name, format!("the client process: wait: {}", e)),
+            }
+            let _ = tx.send(line);
+        });
+
         let server = tokio::spawn(async move {
             let mut hs = Vec::with_capacity(conns);
             for _ in 0..conns {
@@ -1018,6 +1055,52 @@ fn bench_echo(conns: usize, threads: usize) {
             hs
         });
 
+        let line = report
+            .await
+            .unwrap_or_else(|e| die(name, format!("the client's report: {}", e)));
+        let hs = server.await.unwrap_or_else(|e| die(name, e.to_string()));
+        let accepted = hs.len() as u64;
+        let (mut served, mut echoed) = (0u64, 0u64);
+        for h in hs {
+            echoed += h.await.unwrap_or_else(|e| die(name, e.to_string()));
+            served += 1;
+        }
+        (line, accepted, served, echoed)
+    });
+    let expected = n * ECHO_MSG_SIZE as u64 * (1 + ECHO_ROUNDS as u64 * per);
+    if accepted != n || served != n || echoed != expected {
+        die(
+            name,
+            format!(
+                "{} connections accepted, {} saw their end, {} bytes echoed; expected {} \
+                 connections and {} bytes",
+                accepted, served, echoed, n, expected
+            ),
+        );
+    }
+    let want = format!("bench={} threads={} ", name, threads);
+    if !line.starts_with(&want) || line.find('\n') != Some(line.len() - 1) {
+        die(
+            name,
+            format!(
+                "the client process reported {:?}, not one line {:?}...",
+                line, want
+            ),
+        );
+    }
+    print!("{}", line);
+}
+
+/// The client process of echoN (--echo-client PORT): the connections to
+/// 127.0.0.1:PORT and the rounds; it prints the line.
+fn bench_echo_client(conns: usize, threads: usize, port: u16) {
+    let name: &'static str = Box::leak(format!("echo{}", conns).into_boxed_str());
+    let n = conns as u64;
+    let per = (ECHO_ROUND_TRIPS / n).max(1);
+    echo_raise_nofile(name, n, n + ECHO_FD_SLACK);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+
+    let ts = run(name, threads, async move {
         let mut cs: Vec<EchoConn> = Vec::with_capacity(conns);
         let mut k = 0;
         while k < conns {
@@ -1063,28 +1146,9 @@ fn bench_echo(conns: usize, threads: usize) {
             }
             ts.push(t0.elapsed());
         }
-
         drop(cs);
-        let hs = server.await.unwrap_or_else(|e| die(name, e.to_string()));
-        let accepted = hs.len() as u64;
-        let (mut served, mut echoed) = (0u64, 0u64);
-        for h in hs {
-            echoed += h.await.unwrap_or_else(|e| die(name, e.to_string()));
-            served += 1;
-        }
-        (ts, accepted, served, echoed)
+        ts
     });
-    let expected = n * ECHO_MSG_SIZE as u64 * (1 + ECHO_ROUNDS as u64 * per);
-    if accepted != n || served != n || echoed != expected {
-        die(
-            name,
-            format!(
-                "{} connections accepted, {} saw their end, {} bytes echoed; expected {} \
-                 connections and {} bytes",
-                accepted, served, echoed, n, expected
-            ),
-        );
-    }
     let total = (n * per) as f64;
     let med = median(&ts, total);
     println!(
@@ -1126,12 +1190,22 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut bench: Option<Bench> = None;
     let mut echo: Option<usize> = None;
+    let mut echo_port: Option<u16> = None;
     let mut threads = 1usize;
     let mut i = 0;
     while i < args.len() {
         if args[i] == "-t" && i + 1 < args.len() {
             threads = match args[i + 1].parse() {
                 Ok(t) if t >= 1 => t,
+                _ => usage(),
+            };
+            i += 2;
+            continue;
+        }
+        if args[i] == "--echo-client" && i + 1 < args.len() {
+            // Internal: the client process of echoN.
+            echo_port = match args[i + 1].parse() {
+                Ok(p) if p >= 1 => Some(p),
                 _ => usage(),
             };
             i += 2;
@@ -1150,8 +1224,14 @@ fn main() {
         i += 1;
     }
     if let Some(conns) = echo {
-        bench_echo(conns, threads);
+        match echo_port {
+            Some(port) => bench_echo_client(conns, threads, port),
+            None => bench_echo(conns, threads),
+        }
         return;
+    }
+    if echo_port.is_some() {
+        usage();
     }
     let (name, f) = bench.unwrap_or_else(|| usage());
     if threads != 1 && matches!(name, "yield" | "spawn_join" | "parked") {
