@@ -44,6 +44,7 @@ struct smarm__pool {
 	pthread_cond_t work;          /* a job queued, or stop */
 	smarm__job *head, *tail;
 	unsigned max, nthreads, nidle;
+	unsigned queued;              /* jobs no helper has taken yet */
 	int stop;
 	pthread_t *threads;
 };
@@ -76,6 +77,7 @@ static void *helper(void *p)
 		if (pool->head == NULL)
 			break;
 		j = pool->head;
+		pool->queued--;
 		pool->head = j->next;
 		if (pool->head == NULL)
 			pool->tail = NULL;
@@ -124,7 +126,9 @@ static int submit(struct smarm__pool *pool, smarm__job *j)
 	int err = 0;
 
 	pthread_mutex_lock(&pool->lock);
-	if (pool->nidle == 0 && pool->nthreads < pool->max) {
+	/* An idle helper counts for one queued job: a burst of jobs finds
+	 * one still asleep for each. */
+	if (pool->nidle <= pool->queued && pool->nthreads < pool->max) {
 		/* Helpers block every asynchronous signal, as workers do. */
 		smarm__sigset_async(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -143,6 +147,7 @@ static int submit(struct smarm__pool *pool, smarm__job *j)
 		else
 			pool->head = j;
 		pool->tail = j;
+		pool->queued++;
 		pthread_cond_signal(&pool->work);
 	}
 	pthread_mutex_unlock(&pool->lock);
@@ -162,6 +167,7 @@ static int withdraw(struct smarm__pool *pool, smarm__job *j)
 			*pp = j->next;
 			if (pool->tail == j)
 				pool->tail = prev;
+			pool->queued--;
 			found = 1;
 			break;
 		}
@@ -236,6 +242,7 @@ void smarm__pool_stop(struct smarm_runtime *rt)
 	pool->stop = 1;
 	/* Jobs of actors a run abandoned never run. */
 	pool->head = pool->tail = NULL;
+	pool->queued = 0;
 	pthread_cond_broadcast(&pool->work);
 	pthread_mutex_unlock(&pool->lock);
 	for (i = 0; i < pool->nthreads; i++)

@@ -615,8 +615,10 @@ void smarm__idle_prepare(struct smarm_runtime *rt)
 	for (i = 0; i < rt->nworkers; i++) {
 		smarm__worker *w = &rt->workers[i];
 
-		/* The timer heaps keep their capacity from run to run; they
-		 * are empty whenever no actor is alive. */
+		/* The timer heaps keep their capacity from run to run.  They
+		 * may still hold the timers of actors a run abandoned (a
+		 * shutdown whose time ran out), freed since: dropped. */
+		w->timers.n = 0;
 		w->h.current = w->prev = NULL;
 		w->h.budget = rt->cfg.preempt_budget;
 		w->pin_head = w->pin_tail = NULL;

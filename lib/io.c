@@ -250,7 +250,7 @@ int smarm_accept(int lfd, int *fd, struct sockaddr *addr, socklen_t *addrlen,
 	for (;;) {
 		s = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (s >= 0) {
-			smarm__poll_fresh(rt_of(), s);
+			smarm__poll_fresh(rt_of(), s, 1);
 			*fd = s;
 			return 0;
 		}
@@ -298,7 +298,7 @@ int smarm_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
 	r = set_nonblock(fd);
 	if (r)
 		return r;
-	smarm__poll_fresh(rt_of(), fd);
+	smarm__poll_fresh(rt_of(), fd, 0);
 	end = end_of(timeout);
 	/* A full backlog of a local socket says EAGAIN, and no event tells
 	 * when it has room: ask again every millisecond. */
@@ -401,7 +401,7 @@ int smarm_signal_wait(const sigset_t *set, int *signo, uint64_t timeout)
 	sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0)
 		return err_now();
-	smarm__poll_fresh(rt_of(), sfd);
+	smarm__poll_fresh(rt_of(), sfd, 1);
 	for (;;) {
 		n = read(sfd, &si, sizeof(si));
 		if (n == (ssize_t)sizeof(si)) {

@@ -79,6 +79,11 @@ struct smarm__poller {
  * epoll_pwait2: then whole milliseconds. */
 static smarm__atomic no_pwait2;
 
+/* Changes of any runtime's signal set are numbered from one counter, so
+ * that a thread's record of what it blocked (sig_seen) never matches a
+ * change of another runtime. */
+static smarm__atomic sig_changes;
+
 /* The change of the signal set the calling thread blocked last. */
 static __thread AO_t sig_seen;
 
@@ -192,7 +197,7 @@ void smarm__poll_prepare(struct smarm_runtime *rt)
 	}
 	drain_efd(rt->io_efd);
 	p->thread0 = pthread_self();
-	sigemptyset(&p->sigs);
+	memset(&p->sigs, 0, sizeof(p->sigs));
 	smarm__atomic_store_relaxed(&p->sig_done0,
 				    smarm__atomic_load_relaxed(&p->sig_gen));
 	smarm__atomic_store_relaxed(&rt->io_armed, 0);
@@ -377,12 +382,16 @@ static int add(struct smarm_runtime *rt, int fd)
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 	ev.data.u64 = (uint64_t)fd;
-	if (epoll_ctl(rt->poller->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
-		if (!smarm__poll_armed(rt))
-			smarm__atomic_store_full(&rt->io_armed, 1);
-		return 0;
-	}
-	return errno;
+	return epoll_ctl(rt->poller->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 :
+		errno;
+}
+
+/* An fd is registered in this run (maybe in an earlier one, same epoll
+ * set): from now on idle workers poll. */
+static void armed_run(struct smarm_runtime *rt)
+{
+	if (!smarm__poll_armed(rt))
+		smarm__atomic_store_full(&rt->io_armed, 1);
 }
 
 /* See that fd is registered.  An fd that an accept or a connect made (or
@@ -394,12 +403,15 @@ static int arm(struct smarm_runtime *rt, smarm__pollfd *pd, int fd, AO_t gen)
 {
 	int e;
 
-	if (smarm__atomic_load_relaxed(&pd->armed) == gen + 1)
+	if (smarm__atomic_load_relaxed(&pd->armed) == gen + 1) {
+		armed_run(rt);
 		return 0;
+	}
 	e = add(rt, fd);
 	switch (e) {
 	case 0:
 	case EEXIST:
+		armed_run(rt);
 		return 0;
 	case EPERM:
 		return SMARM__POLL_ALWAYS;
@@ -458,14 +470,15 @@ int smarm__poll_wait(smarm__actor *self, int fd, unsigned dir,
 	return r;
 }
 
-void smarm__poll_fresh(struct smarm_runtime *rt, int fd)
+void smarm__poll_fresh(struct smarm_runtime *rt, int fd, int evict)
 {
 	smarm__pollfd *pd = pd_get(rt->poller, fd, 1);
 	int e;
 
 	if (pd == NULL)
 		return; /* the first wait will find out */
-	pd_evict(pd);
+	if (evict)
+		pd_evict(pd);
 	e = add(rt, fd);
 	if (e == 0 || e == EEXIST)
 		smarm__atomic_store_relaxed(
@@ -510,10 +523,14 @@ AO_t smarm__poll_sigadd(struct smarm_runtime *rt, const sigset_t *set)
 	AO_t gen;
 
 	smarm__lock_take(&p->siglock);
+	/* sigorset may fill only the words it uses: the rest compare as 0. */
+	memset(&both, 0, sizeof(both));
 	sigorset(&both, &p->sigs, set);
 	if (memcmp(&both, &p->sigs, sizeof(both)) != 0) {
 		p->sigs = both;
-		smarm__atomic_fetch_add_full(&p->sig_gen, 1);
+		smarm__atomic_store_release(
+			&p->sig_gen,
+			smarm__atomic_fetch_add_full(&sig_changes, 1) + 1);
 	}
 	gen = smarm__atomic_load_relaxed(&p->sig_gen);
 	smarm__lock_drop(&p->siglock);

@@ -31,7 +31,7 @@
 
 /* The signals the runtime's own threads (workers but the caller of the
  * run, helpers) block from their start: all but the synchronous ones,
- * which the kernel raises in the thread at fault. */
+ * which the kernel raises in the thread at fault or at the call. */
 static inline void smarm__sigset_async(sigset_t *s)
 {
 	sigfillset(s);
@@ -41,6 +41,7 @@ static inline void smarm__sigset_async(sigset_t *s)
 	sigdelset(s, SIGILL);
 	sigdelset(s, SIGTRAP);
 	sigdelset(s, SIGABRT);
+	sigdelset(s, SIGPIPE); /* a write to a closed pipe, as write(2) says */
 }
 
 /* Directions: a word each. */
@@ -92,10 +93,11 @@ void smarm__poll_busy(struct smarm_runtime *rt);
 int smarm__poll_wait(smarm__actor *self, int fd, unsigned dir,
 		     uint64_t timeout);
 
-/* fd is a new file (just accepted, connected, made): a new generation
- * of its record, whose old waiters, if any, answer EBADF, and its
- * registration, which its waits then take as done. */
-void smarm__poll_fresh(struct smarm_runtime *rt, int fd);
+/* fd is a new file (just accepted or made; evict), or one that becomes
+ * a connection (a connect; not evict): register it, and its waits take
+ * that as done until smarm_close.  With evict, a new generation of its
+ * record, whose old waiters, if any, answer EBADF. */
+void smarm__poll_fresh(struct smarm_runtime *rt, int fd, int evict);
 
 /* Wake whoever waits on fd (EBADF) and take fd out of the epoll set;
  * the caller then closes it.  Any thread. */
