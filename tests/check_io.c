@@ -52,9 +52,15 @@
  *               smarm_send_to; the helpers end with the run.
  *  - signal:    SIGUSR1 sent by an actor or a plain thread is taken by the
  *               actor waiting for it; ETIMEDOUT; EINVAL (NULL, empty set,
- *               SIGKILL, SIGSTOP, SIGSEGV, SIGBUS); a signal sent before the
- *               wait is taken by the next one; the run restores its caller's
- *               mask.
+ *               SIGKILL, SIGSTOP, the synchronous signals); a signal sent
+ *               before the wait is taken by the next one; an actor on a
+ *               worker other than the run's caller gets it while that one
+ *               idles; the run restores its caller's mask.
+ *  - runs:      an actor alone waiting with no timeout (wait_readable,
+ *               read, accept, signal_wait, block_on_io) for a plain thread
+ *               is not a deadlock; one runtime run three times, the second
+ *               ending with an actor abandoned in a read of an fd that the
+ *               third reads again.
  *  - shutdown:  actors waiting in recv, receive, sleep, read, accept and
  *               signal_wait end when cancelled: the run returns as usual;
  *               an actor that ignores ECANCELED makes the run return
@@ -155,6 +161,25 @@ static int task_count(void)
 			n++;
 	closedir(d);
 	return n;
+}
+
+/* Wait (2 s at most) until the process has n threads; how many it has.
+ * (A thread that pthread_join has seen end may still be listed a
+ * moment.) */
+static int tasks_back_to(int n)
+{
+	uint64_t t0 = mono_ns();
+
+	while (task_count() != n && mono_ns() - t0 < 2 * SEC)
+		nap_us(1000);
+	return task_count();
+}
+
+/* The threads of the process once those of an earlier run are gone:
+ * the test's own (one, unless it started some). */
+static int tasks_base(void)
+{
+	return tasks_back_to(1);
 }
 
 static int fl(int fd)
@@ -262,6 +287,44 @@ static int tcp_dial(in_port_t port)
 	return fd;
 }
 
+/* Close with close(2) whatever is open (nobody waits on it). */
+static void fd_close(int *fd)
+{
+	if (*fd >= 0)
+		ck_assert_int_eq(close(*fd), 0);
+	*fd = -1;
+}
+
+/* A listener whose accept queue is full: backlog 0 takes one connection,
+ * and the SYNs of the next are dropped, so that a connect to *sa waits.
+ * The NBACKLOG sockets that filled it are in held[]. */
+#define NBACKLOG 4
+
+static int full_backlog(struct sockaddr_in *sa, int held[NBACKLOG])
+{
+	in_port_t port;
+	int lfd = tcp_listen(&port, 0), i;
+
+	*sa = loopback(port);
+	for (i = 0; i < NBACKLOG; i++) {
+		held[i] = socket(AF_INET,
+				 SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		ck_assert_int_ge(held[i], 0);
+		if (connect(held[i], (struct sockaddr *)sa, sizeof(*sa)) != 0)
+			ck_assert_int_eq(errno, EINPROGRESS);
+	}
+	return lfd;
+}
+
+static void backlog_close(int *lfd, int held[NBACKLOG])
+{
+	int i;
+
+	for (i = 0; i < NBACKLOG; i++)
+		fd_close(&held[i]);
+	fd_close(lfd);
+}
+
 static void link_open(struct link *l, int kind)
 {
 	int v[2];
@@ -316,14 +379,6 @@ static void link_shrink(struct link *l)
 	ck_assert_int_eq(setsockopt(l->r, SOL_SOCKET, SO_RCVBUF, &small,
 				    sizeof(small)),
 			 0);
-}
-
-/* Close with close(2) whatever is open (nobody waits on it). */
-static void fd_close(int *fd)
-{
-	if (*fd >= 0)
-		ck_assert_int_eq(close(*fd), 0);
-	*fd = -1;
 }
 
 static void link_close(struct link *l)
@@ -542,6 +597,40 @@ static void settle(atomic_int *started, uint64_t parks)
 	ck_assert_int_eq(smarm_sleep(SETTLE), 0);
 }
 
+/* stderr into a temporary file while a run goes. */
+struct capture {
+	int saved, fd;
+};
+
+static void capture_start(struct capture *c)
+{
+	char path[] = "/tmp/smarm-check-io-XXXXXX";
+
+	fflush(stderr);
+	c->fd = mkostemp(path, O_CLOEXEC);
+	ck_assert_int_ge(c->fd, 0);
+	ck_assert_int_eq(unlink(path), 0);
+	c->saved = dup(2);
+	ck_assert_int_ge(c->saved, 0);
+	ck_assert_int_eq(dup2(c->fd, 2), 2);
+}
+
+/* What was written, in buf (NUL-terminated); stderr restored and the
+ * text repeated there. */
+static void capture_end(struct capture *c, char *buf, size_t size)
+{
+	ssize_t n;
+
+	fflush(stderr);
+	ck_assert_int_eq(dup2(c->saved, 2), 2);
+	fd_close(&c->saved);
+	n = pread(c->fd, buf, size - 1, 0);
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	fd_close(&c->fd);
+	fputs(buf, stderr);
+}
+
 /* ---- one call in an actor of its own ------------------------------------------------ */
 
 enum {
@@ -635,6 +724,14 @@ static smarm_pid op_spawn(struct op *o)
 
 	spawn_ok(&pid, op_actor, o);
 	settle(&o->started, parks);
+	return pid;
+}
+
+static smarm_pid pinned_spawn_ok(smarm_fn fn, void *arg)
+{
+	smarm_pid pid;
+
+	spawn_pinned_ok(&pid, fn, arg);
 	return pid;
 }
 
@@ -1342,14 +1439,15 @@ struct busy {
 	size_t done;
 };
 
-/* Yields until the reader is done (or WAIT passed). */
+/* Yields until the reader is done (or 5 s passed: the reader was never
+ * woken while this one kept its worker busy). */
 static void *yielder(void *arg)
 {
 	struct busy *b = arg;
 	uint64_t t0 = mono_ns();
 
 	while (!atomic_load(&b->reader_done)) {
-		if (mono_ns() - t0 > WAIT) {
+		if (mono_ns() - t0 > 5 * SEC) {
 			b->gave_up = 1;
 			break;
 		}
@@ -1540,39 +1638,86 @@ static void on_sigpipe(int sig)
 	sigpipes++;
 }
 
-static void *pipe_epipe_root(void *arg)
+/* In an actor: one write to a pipe whose reader is gone; EPIPE, *done 0;
+ * the SIGPIPEs handled meanwhile. */
+static int broken_pipe_write(void)
 {
 	struct link l;
-	struct sigaction sa, old;
 	size_t done = 7;
+	int n;
+
+	link_open(&l, PIPE);
+	fd_close(&l.r);
+	sigpipes = 0;
+	ck_assert_int_eq(smarm_write(l.w, "abc", 3, &done, WAIT), EPIPE);
+	n = sigpipes;
+	ck_assert_uint_eq(done, 0);
+	link_close(&l);
+	return n;
+}
+
+struct elsewhere {
+	pthread_t not_on;  /* the worker it must not run on */
+	atomic_int started; /* 1 on that worker, 2 on another */
+	int handled;
+};
+
+static void *sigpipe_elsewhere(void *arg)
+{
+	struct elsewhere *e = arg;
+
+	atomic_store(&e->started,
+		     1 + !pthread_equal(os_thread(), e->not_on));
+	e->handled = broken_pipe_write();
+	return NULL;
+}
+
+static void *pipe_epipe_root(void *arg)
+{
+	struct sigaction sa, old;
+	struct elsewhere e;
+	smarm_pid pid;
+	uint64_t t0;
 
 	(void)arg;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigpipe;
 	sigemptyset(&sa.sa_mask);
 	ck_assert_int_eq(sigaction(SIGPIPE, &sa, &old), 0);
-	sigpipes = 0;
-	link_open(&l, PIPE);
-	fd_close(&l.r);
-	ck_assert_int_eq(smarm_write(l.w, "abc", 3, &done, WAIT), EPIPE);
-	ck_assert_uint_eq(done, 0);
-	/* (Under valgrind the handler runs a little later.) */
-	AWAIT(sigpipes > 0);
-	ck_assert_int_eq(sigpipes, 1);
+	/* On this worker: the handler has run when the write returns, as
+	 * after write(2). */
+	ck_assert_msg(broken_pipe_write() == 1,
+		      "a write on the root's worker raised no SIGPIPE");
+	/* On the other worker, if any: this one is kept busy (no switch)
+	 * until the actor has started there. */
+	if (stats_now().threads >= 2) {
+		memset(&e, 0, sizeof(e));
+		e.not_on = os_thread();
+		spawn_ok(&pid, sigpipe_elsewhere, &e);
+		t0 = mono_ns();
+		while (atomic_load(&e.started) == 0) {
+			ck_assert_msg(mono_ns() - t0 < WAIT,
+				      "the other worker never ran the actor");
+			nap_us(50);
+		}
+		ck_assert_int_eq(atomic_load(&e.started), 2);
+		join_wait(pid);
+		ck_assert_msg(e.handled == 1,
+			      "a write on the other worker raised no SIGPIPE "
+			      "(%d handled)", e.handled);
+	}
 	/* Ignored: EPIPE alone. */
 	ck_assert(signal(SIGPIPE, SIG_IGN) == on_sigpipe);
-	ck_assert_int_eq(smarm_write(l.w, "abc", 3, &done, WAIT), EPIPE);
-	ck_assert_uint_eq(done, 0);
-	ck_assert_int_eq(smarm_sleep(SHORT), 0);
-	ck_assert_int_eq(sigpipes, 1);
-	link_close(&l);
+	ck_assert_int_eq(broken_pipe_write(), 0);
 	ck_assert_int_eq(sigaction(SIGPIPE, &old, NULL), 0);
 	return NULL;
 }
 
 /* A pipe whose reader is gone: the write raises SIGPIPE, as write(2)
- * does (a handler counts one), and returns EPIPE, *done 0; with SIGPIPE
- * ignored, EPIPE alone. */
+ * does (a handler has counted one when the write returns), and returns
+ * EPIPE, *done 0 -- from an actor on the worker the root runs on and, with
+ * two workers or more, from one on another worker; with SIGPIPE ignored,
+ * EPIPE alone. */
 START_TEST(test_write_pipe_sigpipe)
 {
 	run(pipe_epipe_root, NULL);
@@ -1778,23 +1923,11 @@ END_TEST
 static void *connect_timeout_root(void *arg)
 {
 	struct sockaddr_in sa;
-	in_port_t port;
-	int lfd, fill_fds[4], fd, i, r;
+	int lfd, held[NBACKLOG], fd;
 	uint64_t t0;
 
 	(void)arg;
-	/* A listener whose accept queue is full (backlog 0: one
-	 * connection) drops the next SYNs: connects wait. */
-	lfd = tcp_listen(&port, 0);
-	sa = loopback(port);
-	for (i = 0; i < 4; i++) {
-		fill_fds[i] = socket(AF_INET,
-				     SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-				     0);
-		ck_assert_int_ge(fill_fds[i], 0);
-		r = connect(fill_fds[i], (struct sockaddr *)&sa, sizeof(sa));
-		ck_assert(r == 0 || errno == EINPROGRESS);
-	}
+	lfd = full_backlog(&sa, held);
 	fd = tcp_socket();
 	t0 = smarm_now();
 	ck_assert_int_eq(smarm_connect(fd, (struct sockaddr *)&sa, sizeof(sa),
@@ -1802,9 +1935,7 @@ static void *connect_timeout_root(void *arg)
 			 ETIMEDOUT);
 	ck_assert_uint_ge(smarm_now() - t0, SHORT);
 	fd_close(&fd);
-	for (i = 0; i < 4; i++)
-		fd_close(&fill_fds[i]);
-	fd_close(&lfd);
+	backlog_close(&lfd, held);
 	return NULL;
 }
 
@@ -1826,7 +1957,7 @@ static void *cancel_root(void *arg)
 	struct sockaddr_in sa;
 	smarm_pid pid;
 	in_port_t port;
-	int lfd = -1, cfd = -1, fill_fds[4], i;
+	int lfd = -1, cfd = -1, held[NBACKLOG];
 	unsigned char *buf = pattern(0, BIG);
 	uint64_t t, off = 0;
 
@@ -1853,18 +1984,7 @@ static void *cancel_root(void *arg)
 		op_init(&o, what, lfd, WAIT);
 		break;
 	default: /* OP_CONNECT, to a full backlog */
-		lfd = tcp_listen(&port, 0);
-		sa = loopback(port);
-		for (i = 0; i < 4; i++) {
-			fill_fds[i] = socket(AF_INET,
-					     SOCK_STREAM | SOCK_CLOEXEC |
-						     SOCK_NONBLOCK,
-					     0);
-			ck_assert_int_ge(fill_fds[i], 0);
-			if (connect(fill_fds[i], (struct sockaddr *)&sa,
-				    sizeof(sa)) != 0)
-				ck_assert_int_eq(errno, EINPROGRESS);
-		}
+		lfd = full_backlog(&sa, held);
 		cfd = tcp_socket();
 		op_init(&o, what, cfd, WAIT);
 		o.addr = sa;
@@ -1908,8 +2028,7 @@ static void *cancel_root(void *arg)
 		fd_close(&o.newfd);
 		break;
 	default:
-		for (i = 0; i < 4; i++)
-			fd_close(&fill_fds[i]);
+		backlog_close(&lfd, held);
 		break;
 	}
 	fd_close(&cfd);
@@ -2300,9 +2419,10 @@ static void *ebusy_root(void *arg)
 {
 	struct link l;
 	struct op a, b2;
+	struct sockaddr_in sa;
 	smarm_pid pa, pb;
 	in_port_t port;
-	int lfd, nfd = -1;
+	int lfd, cfd, nfd = -1, held[NBACKLOG], r;
 	char c[4];
 	size_t done = 7;
 	unsigned char *buf = pattern(0, BIG);
@@ -2359,6 +2479,20 @@ static void *ebusy_root(void *arg)
 	ck_assert_int_eq(smarm_cancel(pa), 0);
 	ck_assert_int_eq(op_join(pa, &a), ECANCELED);
 	fd_close(&lfd);
+	/* connect counts as a write. */
+	lfd = full_backlog(&sa, held);
+	cfd = tcp_socket();
+	op_init(&a, OP_CONNECT, cfd, WAIT);
+	a.addr = sa;
+	pa = op_spawn(&a);
+	ck_assert_int_eq(smarm_wait_writable(cfd, SEC), EBUSY);
+	/* (connect(2) itself may say EALREADY first.) */
+	r = smarm_connect(cfd, (struct sockaddr *)&sa, sizeof(sa), SEC);
+	ck_assert_msg(r == EBUSY || r == EALREADY, "second connect: %d", r);
+	ck_assert_int_eq(smarm_cancel(pa), 0);
+	ck_assert_int_eq(op_join(pa, &a), ECANCELED);
+	fd_close(&cfd);
+	backlog_close(&lfd, held);
 	free(buf);
 	return NULL;
 }
@@ -2368,7 +2502,9 @@ static void *ebusy_root(void *arg)
  * it return EBUSY at once (*done 0), and its wait_writable and write work;
  * while one waits in write on a full buffer, another's wait_writable and
  * write return EBUSY, its read works; while one waits in accept, another's
- * accept and wait_readable of the listener return EBUSY.  Once the waiter
+ * accept and wait_readable of the listener return EBUSY; while one waits
+ * in connect, another's wait_writable of that socket does, and its
+ * connect returns EBUSY or EALREADY (connect(2)'s word for it).  Once the waiter
  * is done (woken or cancelled), the fd is free again. */
 START_TEST(test_ebusy)
 {
@@ -2588,7 +2724,7 @@ static void *counter(void *arg)
 	struct progress *p = arg;
 	uint64_t t0 = mono_ns();
 
-	while (!atomic_load(&p->stop) && mono_ns() - t0 < WAIT) {
+	while (!atomic_load(&p->stop) && mono_ns() - t0 < 5 * SEC) {
 		atomic_fetch_add(&p->count, 1);
 		REQUIRE_MSG(smarm_yield() == 0, "yield failed");
 	}
@@ -2606,8 +2742,8 @@ static void *progress_root(void *arg)
 	t0 = smarm_now();
 	ck_assert_int_eq(smarm_block_on_io(sleep_job, p, &res), 0);
 	ck_assert_uint_ge(smarm_now() - t0, 100 * MS);
-	/* Back long before the counter would give up. */
-	ck_assert_uint_lt(smarm_now() - t0, WAIT / 2);
+	/* Back before the counter gave up (5 s). */
+	ck_assert_uint_lt(smarm_now() - t0, 5 * SEC);
 	atomic_store(&p->stop, 1);
 	join_wait(c);
 	ck_assert_ptr_eq(res, tok(42));
@@ -2642,6 +2778,7 @@ struct queue_case {
 	unsigned io;    /* io_threads (0: the default) */
 	int limit;      /* helpers expected */
 	int njobs;
+	int warm;       /* jobs run one by one before, leaving helpers idle */
 	int tasks_max;  /* OS threads seen while the jobs ran */
 };
 
@@ -2654,7 +2791,14 @@ static void *queue_root(void *arg)
 	smarm_pid pids[64];
 	int i;
 
+	uint64_t t0;
+	int running;
+
 	memset(&g, 0, sizeof(g));
+	for (i = 0; i < q->warm; i++) {
+		ck_assert_int_eq(smarm_block_on_io(nop_job, NULL, NULL), 0);
+		ck_assert_int_eq(smarm_sleep(SETTLE), 0);
+	}
 	for (i = 0; i < q->njobs; i++) {
 		j[i].g = &g;
 		j[i].idx = i;
@@ -2663,8 +2807,18 @@ static void *queue_root(void *arg)
 		o[i].job_arg = &j[i];
 		spawn_ok(&pids[i], op_actor, &o[i]);
 	}
-	/* As many run as there are helpers, and no more. */
-	AWAIT(atomic_load(&g.running) == q->limit);
+	/* As many run as there are helpers (within 5 s), and no more. */
+	t0 = mono_ns();
+	while (atomic_load(&g.running) < q->limit && mono_ns() - t0 < 5 * SEC)
+		breathe();
+	running = atomic_load(&g.running);
+	if (running != q->limit) {
+		atomic_store(&g.open, 1);
+		for (i = 0; i < q->njobs; i++)
+			op_join(pids[i], &o[i]);
+		ck_abort_msg("%d of %d jobs ran at once, io_threads %u allowing "
+			     "%d", running, q->njobs, q->io, q->limit);
+	}
 	ck_assert_int_eq(smarm_sleep(SHORT), 0);
 	ck_assert_int_eq(atomic_load(&g.running), q->limit);
 	q->tasks_max = task_count();
@@ -2680,24 +2834,26 @@ static void *queue_root(void *arg)
 
 /* More block_on_io jobs than helpers: with io_threads 2, 8 jobs that wait
  * for a gate: 2 run, the others queue (still 2 after 30 ms); with the
- * default (io_threads 0), 20 jobs: 16 run (SMARM_IO_THREADS_DEFAULT).
- * Once the gate opens all complete, each caller getting its job's
- * result.  The helpers end with the run: the process's threads are back
- * to what they were (within 2 s). */
+ * default (io_threads 0), 20 jobs: 16 run (SMARM_IO_THREADS_DEFAULT);
+ * with io_threads 4, after one job that left one helper idle, 6 jobs at
+ * once: 4 run.  Once the gate opens all complete, each caller getting its
+ * job's result.  The helpers end with the run: the process's threads are
+ * back to what they were (within 2 s). */
+static const struct queue_case queue_cases[] = {
+	{ 2, 2, 8, 0, 0 },
+	{ 0, (int)SMARM_IO_THREADS_DEFAULT, 20, 0, 0 },
+	{ 4, 4, 6, 1, 0 },
+};
+
 START_TEST(test_block_queue)
 {
-	struct queue_case q = { _i ? 0 : 2, _i ? (int)SMARM_IO_THREADS_DEFAULT : 2,
-				_i ? 20 : 8, 0 };
-	int before = task_count();
-	uint64_t t0;
+	struct queue_case q = queue_cases[_i];
+	int before = tasks_base();
 	void *res;
 
 	ck_assert_int_eq(run_cfg(queue_root, &q, 0, q.io, &res), 0);
 	ck_assert_int_ge(q.tasks_max, before + q.limit);
-	t0 = mono_ns();
-	while (task_count() != before && mono_ns() - t0 < 2 * SEC)
-		nap_us(1000);
-	ck_assert_int_eq(task_count(), before);
+	ck_assert_int_eq(tasks_back_to(before), before);
 }
 END_TEST
 
@@ -2908,7 +3064,9 @@ END_TEST
 static void *signal_misc_root(void *arg)
 {
 	sigset_t set, empty;
-	int signo = 0, bad[] = { SIGKILL, SIGSTOP, SIGSEGV, SIGBUS }, i;
+	int signo = 0, i;
+	static const int bad[] = { SIGKILL, SIGSTOP, SIGSEGV, SIGBUS,
+				   SIGFPE,  SIGILL,  SIGTRAP, SIGABRT };
 	uint64_t t0;
 
 	(void)arg;
@@ -2923,7 +3081,7 @@ static void *signal_misc_root(void *arg)
 	ck_assert_int_eq(smarm_signal_wait(NULL, &signo, 0), EINVAL);
 	ck_assert_int_eq(smarm_signal_wait(&set, NULL, 0), EINVAL);
 	ck_assert_int_eq(smarm_signal_wait(&empty, &signo, WAIT), EINVAL);
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++) {
 		sigset_one(&set, SIGUSR2);
 		sigaddset(&set, bad[i]);
 		ck_assert_msg(smarm_signal_wait(&set, &signo, WAIT) == EINVAL,
@@ -2948,12 +3106,95 @@ static void *signal_misc_root(void *arg)
 }
 
 /* signal_wait: ETIMEDOUT with timeout 0 and after at least 30 ms; EINVAL
- * for a NULL set or signo, an empty set, a set with SIGKILL, SIGSTOP,
- * SIGSEGV or SIGBUS; a signal sent before the wait (or between two
+ * for a NULL set or signo, an empty set, a set with SIGKILL, SIGSTOP or a
+ * synchronous signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT);
+ * a signal sent before the wait (or between two
  * waits, nobody waiting) is taken by the next wait. */
 START_TEST(test_signal_misc)
 {
 	run(signal_misc_root, NULL);
+}
+END_TEST
+
+/* The thread that calls smarm_runtime_run in the test (worker 0). */
+static pthread_t main_thread;
+
+struct other_wait {
+	atomic_int started;
+	int on_other; /* the waiter ran on a worker other than main_thread */
+	int rc, signo;
+	uint64_t t;
+};
+
+static void *other_waiter(void *arg)
+{
+	struct other_wait *w = arg;
+	struct kill_later k = { SIGUSR1, 50 * MS, 0 };
+	sigset_t set;
+	pthread_t th;
+	uint64_t t0 = smarm_now();
+
+	w->on_other = !pthread_equal(os_thread(), main_thread);
+	sigset_one(&set, SIGUSR1);
+	ck_assert_int_eq(pthread_create(&th, NULL, kill_thread, &k), 0);
+	w->rc = smarm_signal_wait(&set, &w->signo, 2 * SEC);
+	w->t = smarm_now() - t0;
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	if (w->rc != 0) {
+		/* Take the signal, so that nothing is left pending. */
+		ck_assert_int_eq(sigwaitinfo(&set, NULL), SIGUSR1);
+	}
+	return NULL;
+}
+
+/* On the other worker: the waiter, pinned there. */
+static void *other_launcher(void *arg)
+{
+	struct other_wait *w = arg;
+
+	atomic_store(&w->started, 1);
+	join_wait(pinned_spawn_ok(other_waiter, w));
+	return NULL;
+}
+
+static void *other_root(void *arg)
+{
+	struct other_wait *w = arg;
+	smarm_pid pid;
+	uint64_t t0;
+
+	if (!pthread_equal(os_thread(), main_thread))
+		return other_launcher(w);
+	/* Keep worker 0 (no switch) until the other worker has taken the
+	 * launcher, then leave it idle. */
+	spawn_ok(&pid, other_launcher, w);
+	t0 = mono_ns();
+	while (atomic_load(&w->started) == 0) {
+		ck_assert_msg(mono_ns() - t0 < WAIT,
+			      "the other worker never ran the actor");
+		nap_us(50);
+	}
+	join_wait(pid);
+	return NULL;
+}
+
+/* Two workers: an actor pinned to the worker that did not call
+ * smarm_runtime_run waits (2 s) for SIGUSR1 while worker 0 has nothing to
+ * run; a plain thread sends it after 50 ms: *signo is SIGUSR1, well before
+ * the timeout. */
+START_TEST(test_signal_other_worker)
+{
+	struct other_wait w;
+	void *res;
+
+	memset(&w, 0, sizeof(w));
+	main_thread = pthread_self();
+	ck_assert_int_eq(run_cfg(other_root, &w, 2, 0, &res), 0);
+	ck_assert(w.on_other);
+	ck_assert_msg(w.rc == 0, "signal_wait: %d after %llu ms", w.rc,
+		      (unsigned long long)(w.t / MS));
+	ck_assert_int_eq(w.signo, SIGUSR1);
+	no_pending();
 }
 END_TEST
 
@@ -2994,41 +3235,207 @@ START_TEST(test_signal_mask_restored)
 }
 END_TEST
 
-/* ---- shutdown ---------------------------------------------------------------------- */
+/* ---- runs ------------------------------------------------------------------------- */
 
-/* stderr into a temporary file while a run goes. */
-struct capture {
-	int saved, fd;
+struct forever {
+	int what;
+	int fd;        /* where the thread writes */
+	in_port_t port; /* where it connects */
+	int dialed;    /* its client socket */
+	smarm_pid root;
+	atomic_int finished; /* the root's call returned */
 };
 
-static void capture_start(struct capture *c)
+/* After 50 ms: the byte, the client or the signal the root waits for.
+ * Then, should the root still wait 5 s later, it cancels it, so that the
+ * test fails rather than hangs. */
+static void *forever_thread(void *arg)
 {
-	char path[] = "/tmp/smarm-check-io-XXXXXX";
+	struct forever *f = arg;
+	uint64_t t0;
 
-	fflush(stderr);
-	c->fd = mkostemp(path, O_CLOEXEC);
-	ck_assert_int_ge(c->fd, 0);
-	ck_assert_int_eq(unlink(path), 0);
-	c->saved = dup(2);
-	ck_assert_int_ge(c->saved, 0);
-	ck_assert_int_eq(dup2(c->fd, 2), 2);
+	nap_us(50000);
+	switch (f->what) {
+	case OP_READABLE:
+	case OP_READ:
+		put(f->fd, "f");
+		break;
+	case OP_ACCEPT:
+		f->dialed = tcp_dial(f->port);
+		break;
+	case OP_SIGNAL:
+		ck_assert_int_eq(kill(getpid(), SIGUSR2), 0);
+		break;
+	default:
+		break;
+	}
+	t0 = mono_ns();
+	while (!atomic_load(&f->finished) && mono_ns() - t0 < 5 * SEC)
+		nap_us(1000);
+	if (!atomic_load(&f->finished))
+		ck_assert_int_eq(smarm_cancel(f->root), 0);
+	return NULL;
 }
 
-/* What was written, in buf (NUL-terminated); stderr restored and the
- * text repeated there. */
-static void capture_end(struct capture *c, char *buf, size_t size)
+static void *sleep50_job(void *arg)
 {
-	ssize_t n;
-
-	fflush(stderr);
-	ck_assert_int_eq(dup2(c->saved, 2), 2);
-	fd_close(&c->saved);
-	n = pread(c->fd, buf, size - 1, 0);
-	ck_assert_int_ge(n, 0);
-	buf[n] = '\0';
-	fd_close(&c->fd);
-	fputs(buf, stderr);
+	usleep(50 * 1000);
+	return arg;
 }
+
+static void *forever_root(void *arg)
+{
+	int what = (int)untok(arg), lfd = -1;
+	struct forever f = { what, -1, 0, -1, smarm_self(), 0 };
+	struct link l = { PIPE, -1, -1 };
+	struct op o;
+	pthread_t th;
+	char b[4];
+
+	switch (what) {
+	case OP_READABLE:
+	case OP_READ:
+		link_open(&l, what == OP_READ ? UNIX : PIPE);
+		f.fd = l.w;
+		op_init(&o, what, l.r, SMARM_FOREVER);
+		o.buf = b;
+		o.len = sizeof(b);
+		break;
+	case OP_ACCEPT:
+		lfd = tcp_listen(&f.port, 4);
+		op_init(&o, what, lfd, SMARM_FOREVER);
+		break;
+	case OP_SIGNAL:
+		op_init(&o, what, -1, SMARM_FOREVER);
+		sigaddset(&o.set, SIGUSR2);
+		break;
+	default:
+		op_init(&o, OP_BLOCK, -1, 0);
+		o.job = sleep50_job;
+		o.job_arg = tok(9);
+		break;
+	}
+	ck_assert_int_eq(pthread_create(&th, NULL, forever_thread, &f), 0);
+	/* The call, made by the root itself: the only actor. */
+	op_actor(&o);
+	atomic_store(&f.finished, 1);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_msg(o.rc == 0, "%s: %d", op_name[what], o.rc);
+	switch (what) {
+	case OP_READ:
+		ck_assert_uint_eq(o.done, 1);
+		break;
+	case OP_ACCEPT:
+		ck_assert_int_ge(o.newfd, 0);
+		fd_close(&o.newfd);
+		fd_close(&f.dialed);
+		break;
+	case OP_SIGNAL:
+		ck_assert_int_eq(o.signo, SIGUSR2);
+		no_pending();
+		break;
+	case OP_BLOCK:
+		ck_assert_ptr_eq(o.result, tok(9));
+		break;
+	default:
+		break;
+	}
+	fd_close(&lfd);
+	link_close(&l);
+	return NULL;
+}
+
+/* The root, the only actor, waits with no timeout in wait_readable (a
+ * pipe), read (a socketpair), accept, signal_wait (SIGUSR2) or
+ * block_on_io (a 50 ms job) for what a plain thread does 50 ms later: no
+ * deadlock (the run is not over while an actor waits for an fd, a signal
+ * or a job), the call returns 0 (not ECANCELED: the thread cancels a root
+ * still waiting 5 s later), the run 0. */
+START_TEST(test_forever)
+{
+	static const int ops[] = { OP_READABLE, OP_READ, OP_ACCEPT, OP_SIGNAL,
+				   OP_BLOCK };
+
+	run(forever_root, tok((uint64_t)ops[_i]));
+}
+END_TEST
+
+static struct link again;
+
+/* A byte from another actor, read; a job's result; nothing left. */
+static void *again_root(void *arg)
+{
+	struct later w = { again.w, 10 * MS, 0 };
+	smarm_pid pid;
+	char c;
+	size_t done = 0;
+	void *res = NULL;
+
+	(void)arg;
+	spawn_ok(&pid, later_actor, &w);
+	ck_assert_int_eq(smarm_read(again.r, &c, 1, &done, WAIT), 0);
+	ck_assert_uint_eq(done, 1);
+	join_wait(pid);
+	ck_assert_int_eq(smarm_block_on_io(nop_job, tok(4), &res), 0);
+	ck_assert_ptr_eq(res, tok(4));
+	ck_assert_int_eq(smarm_wait_readable(again.r, 0), ETIMEDOUT);
+	return NULL;
+}
+
+/* Reads again.r, 5 ms at a time, whatever it is told. */
+static void *stubborn_reader(void *arg)
+{
+	char c;
+	size_t done;
+
+	(void)arg;
+	for (;;)
+		smarm_read(again.r, &c, 1, &done, 5 * MS);
+	return NULL;
+}
+
+static void *abandon_root(void *arg)
+{
+	(void)arg;
+	spawn_named(stubborn_reader, NULL, "reader");
+	ck_assert_int_eq(smarm_sleep(SETTLE), 0);
+	ck_assert_int_eq(smarm_shutdown(100 * MS), 0);
+	return NULL;
+}
+
+/* One runtime, three runs: a read of a socketpair woken by another actor
+ * and a block_on_io job; then a run that ends (ETIMEDOUT) with an actor
+ * abandoned while it reads that socketpair; then the first again: the fd
+ * and the helpers work in each run, the abandoned reader takes nothing,
+ * the process's threads are back to what they were after each. */
+START_TEST(test_runs_again)
+{
+	struct capture c;
+	char out[4096];
+	smarm_config cfg;
+	smarm_runtime *rt = NULL;
+	void *res;
+	int before = tasks_base();
+
+	link_open(&again, UNIX);
+	smarm_config_init(&cfg);
+	ck_assert_int_eq(smarm_runtime_new(&rt, &cfg), 0);
+	ck_assert_int_eq(smarm_runtime_run(rt, again_root, NULL, &res), 0);
+	ck_assert_int_eq(tasks_back_to(before), before);
+	capture_start(&c);
+	ck_assert_int_eq(smarm_runtime_run(rt, abandon_root, NULL, &res),
+			 ETIMEDOUT);
+	capture_end(&c, out, sizeof(out));
+	ck_assert_msg(strstr(out, "'reader'") != NULL, "stderr: \"%s\"", out);
+	ck_assert_int_eq(tasks_back_to(before), before);
+	ck_assert_int_eq(smarm_runtime_run(rt, again_root, NULL, &res), 0);
+	ck_assert_int_eq(tasks_back_to(before), before);
+	smarm_runtime_free(rt);
+	link_close(&again);
+}
+END_TEST
+
+/* ---- shutdown ---------------------------------------------------------------------- */
 
 /* The shutdown tests' state: the blockers' fds and channel, the code
  * each blocker's call returned, and how the test goes. */
@@ -3438,7 +3845,7 @@ static Suite *io_suite(void)
 
 	tc = tcase_io(s, "block");
 	tcase_add_loop_test(tc, test_block_progress, 0, 2);
-	tcase_add_loop_test(tc, test_block_queue, 0, 2);
+	tcase_add_loop_test(tc, test_block_queue, 0, 3);
 	tcase_add_test(tc, test_block_fifo);
 	tcase_add_test(tc, test_block_send);
 	tcase_add_test(tc, test_block_config);
@@ -3446,7 +3853,12 @@ static Suite *io_suite(void)
 	tc = tcase_io(s, "signal");
 	tcase_add_loop_test(tc, test_signal_wait, 0, 2);
 	tcase_add_test(tc, test_signal_misc);
+	tcase_add_test(tc, test_signal_other_worker);
 	tcase_add_test(tc, test_signal_mask_restored);
+
+	tc = tcase_io(s, "runs");
+	tcase_add_loop_test(tc, test_forever, 0, 5);
+	tcase_add_test(tc, test_runs_again);
 
 	tc = tcase_io(s, "shutdown");
 	tcase_add_test(tc, test_shutdown_clean);
