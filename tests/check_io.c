@@ -24,8 +24,9 @@
  *               0 < *done < len; then, a reader draining, a full write
  *               (*done == len), every byte of the stream checked; EPIPE and
  *               no SIGPIPE on sockets whose peer closed; a pipe whose
- *               reader is gone raises SIGPIPE (EPIPE when ignored); one
- *               reader and one writer actor on each end of a socket at once.
+ *               reader is gone raises SIGPIPE on whichever worker (EPIPE
+ *               when ignored); one reader and one writer actor on each end
+ *               of a socket at once.
  *  - accept:    ETIMEDOUT with no client; connect to a listening port (the
  *               peer's address reported, NULL addr allowed); the new fd is
  *               O_NONBLOCK and FD_CLOEXEC, the listener and the connecting
@@ -42,12 +43,14 @@
  *               not open; an fd number reused after smarm_close or close(2)
  *               works.
  *  - errors:    EBUSY for a second reader (or writer) of one fd (accept
- *               counts as read); EPERM from plain threads and with no run;
+ *               counts as read, connect as write); EPERM from plain threads
+ *               and with no run;
  *               EBADF for -1 and closed fds; EINVAL for NULL arguments.
  *  - block:     the job blocks a helper thread, not the worker (one worker:
  *               a sibling actor keeps running); the result comes back; jobs
  *               beyond io_threads queue, first come first served, and all
- *               complete; the default is SMARM_IO_THREADS_DEFAULT helpers;
+ *               complete; as many helpers as io_threads allow run when a
+ *               burst of jobs comes; the default is SMARM_IO_THREADS_DEFAULT;
  *               io_threads above SMARM_IO_THREADS_MAX is EINVAL; a job may
  *               smarm_send_to; the helpers end with the run.
  *  - signal:    SIGUSR1 sent by an actor or a plain thread is taken by the
@@ -61,8 +64,8 @@
  *               is not a deadlock; one runtime run three times reading the
  *               same fd; a runtime run again after a run that abandoned
  *               actors waiting with timeouts.
- *  - shutdown:  actors waiting in recv, receive, sleep, read, accept and
- *               signal_wait end when cancelled: the run returns as usual;
+ *  - shutdown:  actors waiting in recv, receive, sleep, read, accept,
+ *               signal_wait and block_on_io end when cancelled: the run returns as usual;
  *               an actor that ignores ECANCELED makes the run return
  *               ETIMEDOUT after about the timeout, named on stderr; from a
  *               plain thread (0 or ETIMEDOUT); a second shutdown keeps the
@@ -73,8 +76,10 @@
  * SIGUSR2 are blocked in the main thread before anything else (so in every
  * thread the process makes), as smarm_signal_wait asks.  An actor that must
  * be parked in a call before the test acts on it is waited for (it counts
- * one more park) and given SETTLE more.  Only lower bounds on elapsed time
- * are checked; upper bounds are WAIT / 2, to catch hangs.
+ * one more park) and given SETTLE more.  Waits on a full buffer use
+ * socketpairs: a TCP connection nobody reads may still find room by itself.
+ * Only lower bounds on elapsed time are checked; the upper bounds (seconds)
+ * are there to catch hangs.
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
@@ -3501,6 +3506,7 @@ struct sd {
 	uint64_t t_shutdown; /* mono_ns() at the (first) shutdown */
 	int from_thread;     /* a plain thread calls it, once go is set */
 	atomic_int go;
+	atomic_int shut;     /* set just before the (first) shutdown */
 };
 
 static struct sd sd;
@@ -3561,15 +3567,25 @@ static void *b_signal(void *arg)
 	return NULL;
 }
 
+/* A job that runs until 20 ms after the shutdown was called. */
+static void *shut_job(void *arg)
+{
+	uint64_t t0 = mono_ns();
+
+	while (!atomic_load(&sd.shut) && mono_ns() - t0 < WAIT)
+		nap_us(500);
+	nap_us(20000);
+	return arg;
+}
+
 static void *b_block(void *arg)
 {
 	void *res = NULL;
 
 	(void)arg;
-	/* The job sleeps 100 ms; cancelled while it runs, the call returns
-	 * once it has, with its result; while it is queued, it is dropped. */
-	sd.codes[6] = smarm_block_on_io(sleep_job, &(struct progress){ 0 },
-					&res);
+	/* Cancelled while its job runs, the call returns once the job has,
+	 * with its result; while it is queued, the job is dropped. */
+	sd.codes[6] = smarm_block_on_io(shut_job, tok(42), &res);
 	ck_assert(res == tok(42) || res == NULL);
 	return NULL;
 }
@@ -3619,6 +3635,7 @@ static void *shutdown_root(void *arg)
 		ck_assert_int_eq(smarm_receive(&m, WAIT), ECANCELED);
 	} else {
 		sd.t_shutdown = mono_ns();
+		atomic_store(&sd.shut, 1);
 		ck_assert_int_eq(smarm_shutdown(sd.timeout), 0);
 		ck_assert_int_ne(smarm_cancelled(), 0);
 		/* The caller is cancelled too. */
@@ -3643,6 +3660,7 @@ static void *shutdown_thread(void *arg)
 	while (!atomic_load(&sd.go) && mono_ns() - t0 < WAIT)
 		nap_us(500);
 	sd.t_shutdown = mono_ns();
+	atomic_store(&sd.shut, 1);
 	*rc = smarm_shutdown(sd.timeout);
 	return NULL;
 }
@@ -3665,10 +3683,11 @@ static void sd_close(void)
 }
 
 /* Actors waiting in recv, receive, sleep, read, accept, signal_wait and
- * block_on_io (a 100 ms job), all with no timeout; the root calls
- * smarm_shutdown(30 s): it returns 0 at once and the root's next wait
- * returns ECANCELED; every waiter gets ECANCELED and ends; the run
- * returns 0 with the root's result, long before the timeout. */
+ * block_on_io (a job that ends 20 ms after the shutdown), all with no
+ * timeout; the root calls smarm_shutdown(30 s): it returns 0 at once and
+ * the root's next wait returns ECANCELED; every waiter gets ECANCELED and
+ * ends; the run returns 0 with the root's result, long before the
+ * timeout. */
 START_TEST(test_shutdown_clean)
 {
 	void *res = NULL;
