@@ -4,7 +4,7 @@
  *
  * Owns: the runtime's pool (struct smarm__pool, rt->pool) and its jobs.
  * May touch: sched.h (waiting in one's own word, waking from a plain
- * thread) and below.
+ * thread), poll.h (the signals a helper blocks) and below.
  *
  * A job lives on its actor's stack: the actor queues it, parks in its
  * own word, and leaves only once the helper is done with it.  Helpers
@@ -24,6 +24,7 @@
 
 #include "smarm.h"
 #include "blocking.h"
+#include "poll.h"
 #include "sched.h"
 
 /* smarm__job.state */
@@ -46,21 +47,6 @@ struct smarm__pool {
 	int stop;
 	pthread_t *threads;
 };
-
-/* The helpers' threads block every asynchronous signal, as workers do. */
-static void block_signals(sigset_t *old)
-{
-	sigset_t all;
-
-	sigfillset(&all);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGFPE);
-	sigdelset(&all, SIGILL);
-	sigdelset(&all, SIGTRAP);
-	sigdelset(&all, SIGABRT);
-	pthread_sigmask(SIG_SETMASK, &all, old);
-}
 
 /* Run one job and hand it back.  Nothing of the job is touched after
  * JOB_RELEASED: the actor may return and reuse its stack. */
@@ -134,12 +120,14 @@ static struct smarm__pool *pool_of(struct smarm_runtime *rt)
  * 0, or EAGAIN when no helper runs and none could be started. */
 static int submit(struct smarm__pool *pool, smarm__job *j)
 {
-	sigset_t old;
+	sigset_t all, old;
 	int err = 0;
 
 	pthread_mutex_lock(&pool->lock);
 	if (pool->nidle == 0 && pool->nthreads < pool->max) {
-		block_signals(&old);
+		/* Helpers block every asynchronous signal, as workers do. */
+		smarm__sigset_async(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		err = pthread_create(&pool->threads[pool->nthreads], NULL,
 				     helper, pool);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -195,6 +183,8 @@ int smarm_block_on_io(smarm_fn fn, void *arg, void **result)
 	if (fn == NULL)
 		return EINVAL;
 	self = smarm__current(w);
+	if (smarm__cancel_take(self))
+		return ECANCELED; /* cancelled before: nothing runs */
 	pool = pool_of(smarm__worker_rt(w));
 	if (pool == NULL)
 		return ENOMEM;
@@ -229,6 +219,9 @@ int smarm_block_on_io(smarm_fn fn, void *arg, void **result)
 			sched_yield();
 	if (result)
 		*result = j.result;
+	/* A cancel that came while fn ran, its wake after fn's. */
+	if (!cancelled && smarm__cancel_take(self))
+		cancelled = 1;
 	return cancelled ? ECANCELED : 0;
 }
 

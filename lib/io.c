@@ -4,8 +4,9 @@
  *
  * Owns: smarm_wait_readable/writable, smarm_read, smarm_write,
  * smarm_accept, smarm_connect, smarm_close, smarm_signal_wait.
- * May touch: poll.h (waiting on an fd, the signal set), mailbox.h (the
- * runtime a plain thread reaches), sched.h and below.
+ * May touch: poll.h (waiting on an fd, the signal set), idle.h (rousing
+ * the workers to block a signal set), mailbox.h (the runtime a plain
+ * thread reaches), sched.h and below.
  *
  * Every call tries its system call first and waits only when the kernel
  * says EAGAIN: the fd is registered edge-triggered (poll.c), and an edge
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "smarm.h"
+#include "idle.h"
 #include "mailbox.h"
 #include "poll.h"
 #include "sched.h"
@@ -37,6 +39,12 @@ static smarm__actor *self_or_null(void)
 	smarm__worker *w = smarm__worker_at_entry();
 
 	return w ? smarm__current(w) : NULL;
+}
+
+/* The calling actor's runtime. */
+static struct smarm_runtime *rt_of(void)
+{
+	return smarm__worker_rt(smarm__worker_self());
 }
 
 /* When a call with this timeout gives up (SMARM_FOREVER: never). */
@@ -242,6 +250,7 @@ int smarm_accept(int lfd, int *fd, struct sockaddr *addr, socklen_t *addrlen,
 	for (;;) {
 		s = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (s >= 0) {
+			smarm__poll_fresh(rt_of(), s);
 			*fd = s;
 			return 0;
 		}
@@ -289,9 +298,10 @@ int smarm_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
 	r = set_nonblock(fd);
 	if (r)
 		return r;
+	smarm__poll_fresh(rt_of(), fd);
 	end = end_of(timeout);
-	/* A full backlog of a local socket says EAGAIN: wait, then ask
-	 * again. */
+	/* A full backlog of a local socket says EAGAIN, and no event tells
+	 * when it has room: ask again every millisecond. */
 	while (connect(fd, addr, addrlen) != 0) {
 		if (errno == EINTR || errno == EINPROGRESS) {
 			do {
@@ -303,7 +313,9 @@ int smarm_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
 		}
 		if (errno != EAGAIN)
 			return err_now();
-		r = io_wait(self, fd, SMARM__POLL_OUT, end);
+		if (end != SMARM_FOREVER && smarm_now() >= end)
+			return ETIMEDOUT;
+		r = smarm_sleep(1000000);
 		if (r)
 			return r;
 	}
@@ -330,20 +342,44 @@ int smarm_close(int fd)
 
 /* ---- signals -------------------------------------------------------------------------- */
 
-/* Signals nobody may wait for: those that cannot be caught, and the
- * synchronous ones the workers never block. */
+/* A set smarm_signal_wait takes: not empty, and only signals the
+ * runtime's threads block (not the synchronous ones), SIGKILL and
+ * SIGSTOP excepted, which cannot be blocked. */
 static int sigset_ok(const sigset_t *set)
 {
-	static const int bad[] = { SIGKILL, SIGSTOP, SIGSEGV, SIGBUS,
-				   SIGFPE, SIGILL, SIGTRAP, SIGABRT };
-	size_t i;
+	sigset_t async;
+	int sig;
 
-	if (sigisemptyset(set))
+	if (sigisemptyset(set) || sigismember(set, SIGKILL) == 1 ||
+	    sigismember(set, SIGSTOP) == 1)
 		return 0;
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (sigismember(set, bad[i]) == 1)
+	smarm__sigset_async(&async);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigismember(set, sig) == 1 && sigismember(&async, sig) != 1)
 			return 0;
 	return 1;
+}
+
+/* Have every thread of the runtime block set before anything waits for
+ * it, whatever the timeout: a signal that came meanwhile to the thread
+ * that called the run, unblocked there, would take its default action.
+ * That thread blocks it at its next scheduling decision or wake. */
+static int block_everywhere(const sigset_t *set)
+{
+	struct smarm_runtime *rt = smarm__worker_rt(smarm__worker_at_entry());
+	AO_t gen = smarm__poll_sigadd(rt, set);
+	int r;
+
+	if (smarm__poll_sigdone(rt, gen))
+		return 0;
+	smarm__idle_rouse_all(rt);
+	while (!smarm__poll_sigdone(rt, gen)) {
+		r = smarm_sleep(50000);
+		if (r)
+			return r;
+		smarm__poll_sigsync(rt_of());
+	}
+	return 0;
 }
 
 int smarm_signal_wait(const sigset_t *set, int *signo, uint64_t timeout)
@@ -359,12 +395,13 @@ int smarm_signal_wait(const sigset_t *set, int *signo, uint64_t timeout)
 	if (set == NULL || signo == NULL || !sigset_ok(set))
 		return EINVAL;
 	end = end_of(timeout);
-	r = smarm__poll_sigblock(self, set, timeout);
+	r = block_everywhere(set);
 	if (r)
 		return r;
 	sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0)
 		return err_now();
+	smarm__poll_fresh(rt_of(), sfd);
 	for (;;) {
 		n = read(sfd, &si, sizeof(si));
 		if (n == (ssize_t)sizeof(si)) {
@@ -380,7 +417,7 @@ int smarm_signal_wait(const sigset_t *set, int *signo, uint64_t timeout)
 		if (r)
 			break;
 	}
-	smarm__poll_forget(smarm__worker_rt(smarm__worker_self()), sfd);
+	smarm__poll_forget(rt_of(), sfd);
 	close(sfd);
 	return r;
 }

@@ -46,6 +46,9 @@
 #define POLL_EVENTS 128
 /* A busy worker looks at the epoll set at most this often. */
 #define IO_BUSY_NS 50000u
+/* How often the fds actors wait on are checked for a close(2) that
+ * smarm_close did not see. */
+#define SWEEP_NS 1000000000u
 /* epoll's key of the eventfd; fds are small non-negative numbers. */
 #define EFD_KEY UINT64_MAX
 /* An fd's word: an edge came while nobody waited. */
@@ -55,6 +58,7 @@ typedef struct smarm__pollfd {
 	smarm__waitable wt;           /* first: a canceller's kick */
 	smarm__atomic word[2];        /* 0, POLL_READY or the waiting actor */
 	smarm__atomic gen;            /* bumped by smarm_close */
+	smarm__atomic armed;          /* gen + 1 when registered in that gen */
 } smarm__pollfd;
 
 struct smarm__poller {
@@ -67,6 +71,7 @@ struct smarm__poller {
 	smarm__lock siglock;
 	sigset_t sigs;
 	smarm__atomic sig_gen, sig_done0;
+	uint64_t next_sweep;          /* the turn's */
 	smarm__atomic chunk[PD_CHUNKS];
 };
 
@@ -193,6 +198,7 @@ void smarm__poll_prepare(struct smarm_runtime *rt)
 	smarm__atomic_store_relaxed(&rt->io_armed, 0);
 	smarm__atomic_store_relaxed(&rt->io_owner, 0);
 	smarm__atomic_store_relaxed(&rt->io_polled_at, 0);
+	p->next_sweep = smarm_now() + SWEEP_NS;
 }
 
 /* ---- polling ---------------------------------------------------------------- */
@@ -251,15 +257,84 @@ static int wait_events(int epfd, struct epoll_event *ev, uint64_t deadline)
 	return n;
 }
 
+/* pd's fd is closed: its waiters wake and answer EBADF.  How many. */
+static unsigned pd_evict(smarm__pollfd *pd)
+{
+	unsigned d, woken = 0;
+	AO_t v;
+
+	smarm__atomic_fetch_add_full(&pd->gen, 1);
+	for (d = 0; d < 2; d++) {
+		v = smarm__atomic_load_acquire(&pd->word[d]);
+		if (v != 0 && smarm__atomic_cas_full(&pd->word[d], v, 0) &&
+		    v != POLL_READY) {
+			smarm__wake((smarm__actor *)v);
+			woken++;
+		}
+	}
+	return woken;
+}
+
+/* An fd closed with close(2) while an actor waits on it leaves the epoll
+ * set without a word: every SWEEP_NS the turn asks the kernel about each
+ * fd someone waits on.  EPOLL_CTL_MOD fails once the registered file is
+ * gone: EBADF when the number is closed (its waiters answer EBADF), ENOENT
+ * when another file took the number (it is registered, and its waiters
+ * look again). */
+static unsigned sweep(struct smarm__poller *p)
+{
+	struct epoll_event ev;
+	unsigned c, i, woken = 0;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	for (c = 0; c < PD_CHUNKS; c++) {
+		smarm__pollfd *pd =
+			(smarm__pollfd *)smarm__atomic_load_acquire(&p->chunk[c]);
+
+		for (i = 0; pd && i < PD_CHUNK; i++) {
+			int fd = (int)(c * PD_CHUNK + i);
+
+			if (smarm__atomic_load_relaxed(&pd[i].word[0]) <=
+			    POLL_READY &&
+			    smarm__atomic_load_relaxed(&pd[i].word[1]) <=
+			    POLL_READY)
+				continue;
+			ev.data.u64 = (uint64_t)fd;
+			if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+				continue;
+			if (errno == EBADF) {
+				woken += pd_evict(&pd[i]);
+			} else if (errno == ENOENT &&
+				   epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd,
+					     &ev) == 0) {
+				/* A new file under the number: registered
+				 * now, its waiters look again. */
+				woken += pd_ready(&pd[i], SMARM__POLL_IN);
+				woken += pd_ready(&pd[i], SMARM__POLL_OUT);
+			}
+		}
+	}
+	return woken;
+}
+
 unsigned smarm__poll_run(struct smarm_runtime *rt, uint64_t deadline)
 {
 	struct smarm__poller *p = rt->poller;
 	struct epoll_event ev[POLL_EVENTS];
 	unsigned woken = 0;
+	uint64_t now;
 	int n, i;
 
+	if (deadline > p->next_sweep)
+		deadline = p->next_sweep;
 	n = wait_events(p->epfd, ev, deadline);
-	smarm__atomic_store_relaxed(&rt->io_polled_at, smarm_now());
+	now = smarm_now();
+	smarm__atomic_store_relaxed(&rt->io_polled_at, now);
+	if (now >= p->next_sweep) {
+		woken += sweep(p);
+		p->next_sweep = now + SWEEP_NS;
+	}
 	for (i = 0; i < n; i++) {
 		uint32_t e = ev[i].events;
 		smarm__pollfd *pd;
@@ -293,10 +368,9 @@ void smarm__poll_busy(struct smarm_runtime *rt)
 
 /* ---- waiting ------------------------------------------------------------------ */
 
-/* Register fd for both directions, edge-triggered.  Every wait asks: an
- * fd closed with close(2) and opened again under the same number is a
- * new file, which must be registered anew. */
-static int arm(struct smarm_runtime *rt, int fd)
+/* Register fd for both directions, edge-triggered: 0, EEXIST (it was),
+ * or an errno value. */
+static int add(struct smarm_runtime *rt, int fd)
 {
 	struct epoll_event ev;
 
@@ -308,18 +382,31 @@ static int arm(struct smarm_runtime *rt, int fd)
 			smarm__atomic_store_full(&rt->io_armed, 1);
 		return 0;
 	}
-	switch (errno) {
+	return errno;
+}
+
+/* See that fd is registered.  An fd that an accept or a connect made (or
+ * a signal wait's signalfd) was registered then, for its generation
+ * (smarm__poll_fresh): not asked again until smarm_close.  Any other fd
+ * is asked at every wait, one system call that also catches a number
+ * closed with close(2) and opened again for a new file. */
+static int arm(struct smarm_runtime *rt, smarm__pollfd *pd, int fd, AO_t gen)
+{
+	int e;
+
+	if (smarm__atomic_load_relaxed(&pd->armed) == gen + 1)
+		return 0;
+	e = add(rt, fd);
+	switch (e) {
+	case 0:
 	case EEXIST:
 		return 0;
 	case EPERM:
 		return SMARM__POLL_ALWAYS;
-	case EBADF:
-		return EBADF;
 	case ENOSPC:
-	case ENOMEM:
 		return ENOMEM;
 	default:
-		return errno;
+		return e;
 	}
 }
 
@@ -344,13 +431,14 @@ int smarm__poll_wait(smarm__actor *self, int fd, unsigned dir,
 			EMFILE : ENOMEM;
 	word = &pd->word[dir];
 	gen = smarm__atomic_load_acquire(&pd->gen);
-	r = arm(rt, fd);
+	r = arm(rt, pd, fd, gen);
 	if (r != 0)
 		return r;
 	if (take_ready(word))
 		return 0;
 	if (timeout == 0)
-		return ETIMEDOUT;
+		return smarm__atomic_load_relaxed(word) > POLL_READY ? EBUSY :
+			ETIMEDOUT;
 	smarm__wait_on(self, pd, SMARM__WAIT_OBJ);
 	if (!smarm__atomic_cas_full(word, 0, (AO_t)self))
 		return take_ready(word) ? 0 : EBUSY;
@@ -370,22 +458,28 @@ int smarm__poll_wait(smarm__actor *self, int fd, unsigned dir,
 	return r;
 }
 
+void smarm__poll_fresh(struct smarm_runtime *rt, int fd)
+{
+	smarm__pollfd *pd = pd_get(rt->poller, fd, 1);
+	int e;
+
+	if (pd == NULL)
+		return; /* the first wait will find out */
+	pd_evict(pd);
+	e = add(rt, fd);
+	if (e == 0 || e == EEXIST)
+		smarm__atomic_store_relaxed(
+			&pd->armed, smarm__atomic_load_relaxed(&pd->gen) + 1);
+}
+
 void smarm__poll_forget(struct smarm_runtime *rt, int fd)
 {
 	struct smarm__poller *p = rt->poller;
 	smarm__pollfd *pd = pd_get(p, fd, 0);
-	unsigned d;
-	AO_t v;
 
 	if (pd == NULL)
 		return; /* never waited on in this runtime */
-	smarm__atomic_fetch_add_full(&pd->gen, 1);
-	for (d = 0; d < 2; d++) {
-		v = smarm__atomic_load_acquire(&pd->word[d]);
-		if (v != 0 && smarm__atomic_cas_full(&pd->word[d], v, 0) &&
-		    v != POLL_READY)
-			smarm__wake((smarm__actor *)v);
-	}
+	pd_evict(pd);
 	(void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
@@ -409,16 +503,11 @@ void smarm__poll_sigsync(struct smarm_runtime *rt)
 		smarm__atomic_store_release(&p->sig_done0, gen);
 }
 
-int smarm__poll_sigblock(smarm__actor *self, const sigset_t *set,
-			 uint64_t timeout)
+AO_t smarm__poll_sigadd(struct smarm_runtime *rt, const sigset_t *set)
 {
-	struct smarm_runtime *rt = smarm__worker_rt(smarm__worker_at_entry());
 	struct smarm__poller *p = rt->poller;
-	uint64_t end = timeout > UINT64_MAX - smarm_now() ? UINT64_MAX :
-		smarm_now() + timeout;
-	AO_t gen;
 	sigset_t both;
-	int r;
+	AO_t gen;
 
 	smarm__lock_take(&p->siglock);
 	sigorset(&both, &p->sigs, set);
@@ -428,19 +517,14 @@ int smarm__poll_sigblock(smarm__actor *self, const sigset_t *set,
 	}
 	gen = smarm__atomic_load_relaxed(&p->sig_gen);
 	smarm__lock_drop(&p->siglock);
+	/* Workers look at the set where they look at the epoll set. */
+	if (!smarm__poll_armed(rt))
+		smarm__atomic_store_full(&rt->io_armed, 1);
 	smarm__poll_sigsync(rt);
-	/* Thread 0 may run an actor or sleep: it blocks the set at its next
-	 * scheduling decision or wake (a timed park rouses a deep sleeper). */
-	while (smarm__atomic_load_acquire(&p->sig_done0) < gen) {
-		if (smarm_now() >= end)
-			return ETIMEDOUT;
-		smarm__self_announce(self);
-		r = smarm__self_park(self, 50000, 0);
-		if (r != 0)
-			smarm__self_unwait(self, 0);
-		if (r == ECANCELED)
-			return ECANCELED;
-		smarm__poll_sigsync(rt);
-	}
-	return 0;
+	return gen;
+}
+
+int smarm__poll_sigdone(struct smarm_runtime *rt, AO_t gen)
+{
+	return smarm__atomic_load_acquire(&rt->poller->sig_done0) >= gen;
 }

@@ -17,7 +17,9 @@
  * closer or a canceller) and wakes it; a woken caller retries its system
  * call, so a wake that finds nothing costs one try, never a lost edge.
  * smarm_close bumps the record's generation before it takes the waiters
- * out: a waiter that finds the generation moved answers EBADF.
+ * out: a waiter that finds the generation moved answers EBADF.  An fd
+ * closed with close(2) under a waiter is found by a sweep once a second
+ * (poll.c) and evicted the same way.
  */
 #ifndef SMARM_POLL_H
 #define SMARM_POLL_H
@@ -26,6 +28,20 @@
 #include <stdint.h>
 
 #include "sched.h"
+
+/* The signals the runtime's own threads (workers but the caller of the
+ * run, helpers) block from their start: all but the synchronous ones,
+ * which the kernel raises in the thread at fault. */
+static inline void smarm__sigset_async(sigset_t *s)
+{
+	sigfillset(s);
+	sigdelset(s, SIGSEGV);
+	sigdelset(s, SIGBUS);
+	sigdelset(s, SIGFPE);
+	sigdelset(s, SIGILL);
+	sigdelset(s, SIGTRAP);
+	sigdelset(s, SIGABRT);
+}
 
 /* Directions: a word each. */
 enum { SMARM__POLL_IN = 0, SMARM__POLL_OUT = 1 };
@@ -76,6 +92,11 @@ void smarm__poll_busy(struct smarm_runtime *rt);
 int smarm__poll_wait(smarm__actor *self, int fd, unsigned dir,
 		     uint64_t timeout);
 
+/* fd is a new file (just accepted, connected, made): a new generation
+ * of its record, whose old waiters, if any, answer EBADF, and its
+ * registration, which its waits then take as done. */
+void smarm__poll_fresh(struct smarm_runtime *rt, int fd);
+
 /* Wake whoever waits on fd (EBADF) and take fd out of the epoll set;
  * the caller then closes it.  Any thread. */
 void smarm__poll_forget(struct smarm_runtime *rt, int fd);
@@ -84,10 +105,12 @@ void smarm__poll_forget(struct smarm_runtime *rt, int fd);
  * this run, if it is the runtime's thread 0 and has not yet. */
 void smarm__poll_sigsync(struct smarm_runtime *rt);
 
-/* Add set to the signals the runtime's workers block; returns once the
- * runtime's thread 0 blocks them too (it does so when it next schedules
- * or idles), or ETIMEDOUT / ECANCELED. */
-int smarm__poll_sigblock(smarm__actor *self, const sigset_t *set,
-			 uint64_t timeout);
+/* Add set to the signals the runtime's workers block, and block it in
+ * the calling thread: the change to wait for (smarm__poll_sigdone). */
+AO_t smarm__poll_sigadd(struct smarm_runtime *rt, const sigset_t *set);
+
+/* Has the runtime's thread 0 blocked the set as of change gen?  It does
+ * at its next scheduling decision or wake (smarm__poll_sigsync). */
+int smarm__poll_sigdone(struct smarm_runtime *rt, AO_t gen);
 
 #endif /* SMARM_POLL_H */

@@ -82,13 +82,7 @@ static int start_workers(smarm_runtime *rt, unsigned *started)
 	unsigned i;
 	int err = 0;
 
-	sigfillset(&all);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGFPE);
-	sigdelset(&all, SIGILL);
-	sigdelset(&all, SIGTRAP);
-	sigdelset(&all, SIGABRT);
+	smarm__sigset_async(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (i = 1; i < rt->nworkers; i++) {
 		rt->threads[i].rt = rt;

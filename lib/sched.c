@@ -354,9 +354,6 @@ poll_events(smarm__worker *w)
 	}
 	if (__builtin_expect(smarm__mpscq_busy(&w->inbox, &w->inbox_stub), 0))
 		inbox_drain(w);
-	if (__builtin_expect((tick & TIMER_CHECK_MASK) == 0, 0) &&
-	    smarm__atomic_load_relaxed(&w->h.rt->io_armed))
-		w->h.rt->io_busy(w->h.rt); /* fds, while nobody polls */
 }
 
 /* Every FAIR_MASK + 1 decisions: now and then the global queue, else the
@@ -367,6 +364,10 @@ static __attribute__((noinline)) smarm__actor *pick_rare(smarm__worker *w,
 {
 	smarm__actor *a;
 
+	/* The fds, for when no idle worker polls them (poll.c). */
+	if ((tick & GLOBAL_CHECK_MASK) == 16 &&
+	    smarm__atomic_load_relaxed(&w->h.rt->io_armed))
+		w->h.rt->io_busy(w->h.rt);
 	if ((tick & GLOBAL_CHECK_MASK) == 32 && smarm__global_maybe(w->h.rt)) {
 		a = smarm__global_take(w);
 		if (a)

@@ -335,7 +335,8 @@ typedef struct smarm__waitable {
 static inline void smarm__wait_on(smarm__actor *self, const void *obj,
 				  unsigned kind)
 {
-	smarm__atomic_store_relaxed(&self->wsite, (AO_t)obj | kind);
+	/* Release: a canceller that reads it sees the object made. */
+	smarm__atomic_store_release(&self->wsite, (AO_t)obj | kind);
 }
 
 /* Was self cancelled since the last ECANCELED it got?  Then the request

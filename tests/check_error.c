@@ -12,6 +12,8 @@
 static const int known_codes[] = {
 	0,      EINVAL, ESRCH,   ETIMEDOUT, EPIPE,   ENOMEM,
 	EAGAIN, EPERM,  EDEADLK, EBUSY,     ENOTSUP, SMARM_EPANIC,
+	ECANCELED, EOWNERDEAD, EBADF, ECONNRESET, ECONNREFUSED, EMFILE,
+	EISCONN, ENETUNREACH,
 };
 #define NKNOWN ((int)(sizeof(known_codes) / sizeof(known_codes[0])))
 
