@@ -2363,31 +2363,47 @@ START_TEST(test_close_errors)
 }
 END_TEST
 
+/* How test_close_reuse's first fd is made and closed. */
+enum { REUSE_SMARM_CLOSE, REUSE_CLOSE, REUSE_ACCEPTED, NREUSE };
+
 static void *reuse_root(void *arg)
 {
-	int plain = arg != NULL;
+	int how = (int)untok(arg);
 	struct link a, b;
 	struct later w = { -1, 10 * MS, 0 };
 	smarm_pid pid;
+	in_port_t port;
 	char c;
 	size_t done;
-	int num;
+	int num, lfd;
 
 	/* An fd waited on and read, then closed. */
-	link_open(&a, UNIX);
+	if (how == REUSE_ACCEPTED) {
+		a.kind = TCP;
+		lfd = tcp_listen(&port, 4);
+		a.w = tcp_dial(port);
+		ck_assert_int_eq(smarm_accept(lfd, &a.r, NULL, NULL, WAIT), 0);
+		fd_close(&lfd);
+	} else {
+		link_open(&a, UNIX);
+	}
 	w.fd = a.w;
 	spawn_ok(&pid, later_actor, &w);
 	ck_assert_int_eq(smarm_read(a.r, &c, 1, &done, WAIT), 0);
 	join_wait(pid);
 	num = a.r;
-	if (plain)
-		fd_close(&a.r);
-	else
+	if (how == REUSE_SMARM_CLOSE)
 		ck_assert_int_eq(smarm_close(a.r), 0);
+	else
+		fd_close(&a.r);
 	a.r = -1;
 	/* Its number given to a new socket: waits on it work. */
 	link_open(&b, UNIX);
-	if (b.r != num) {
+	if (b.w == num) {
+		/* A socketpair's ends are alike. */
+		b.w = b.r;
+		b.r = num;
+	} else if (b.r != num) {
 		/* Make it so. */
 		ck_assert_int_eq(dup2(b.r, num), num);
 		fd_close(&b.r);
@@ -2409,12 +2425,13 @@ static void *reuse_root(void *arg)
 }
 
 /* An fd read with smarm_read, then closed with smarm_close (_i 0) or
- * close(2) (_i 1, allowed: nobody waits on it): a new socket with the
- * same number is not ready at first, then ready when data comes, read,
- * then not ready again. */
+ * close(2) (_i 1, allowed: nobody waits on it), or a socket from
+ * smarm_accept closed with close(2) (_i 2): a new socket with the same
+ * number is not ready at first, then ready when data comes, read, then
+ * not ready again. */
 START_TEST(test_close_reuse)
 {
-	run(reuse_root, _i ? tok(1) : NULL);
+	run(reuse_root, tok((uint64_t)_i));
 }
 END_TEST
 
@@ -3906,7 +3923,7 @@ static Suite *io_suite(void)
 	tc = tcase_io(s, "close");
 	tcase_add_loop_test(tc, test_close_waiter, 0, 10);
 	tcase_add_test(tc, test_close_errors);
-	tcase_add_loop_test(tc, test_close_reuse, 0, 2);
+	tcase_add_loop_test(tc, test_close_reuse, 0, NREUSE);
 
 	tc = tcase_io(s, "errors");
 	tcase_add_test(tc, test_ebusy);
