@@ -58,7 +58,8 @@
  *               SIGKILL, SIGSTOP, the synchronous signals); a signal sent
  *               before the wait is taken by the next one; an actor on a
  *               worker other than the run's caller gets it while that one
- *               idles; the run restores its caller's mask.
+ *               idles; runtimes made one after the other wait alike; the
+ *               run restores its caller's mask.
  *  - runs:      an actor alone waiting with no timeout (wait_readable,
  *               read, accept, signal_wait, block_on_io) for a plain thread
  *               is not a deadlock; one runtime run three times reading the
@@ -3223,6 +3224,63 @@ START_TEST(test_signal_other_worker)
 }
 END_TEST
 
+/* Cancels root unless done is set within 2 s: a wait that ignores its
+ * timeout fails the test instead of hanging it. */
+struct watchdog {
+	smarm_pid root;
+	atomic_int done;
+};
+
+static void *watchdog_thread(void *arg)
+{
+	struct watchdog *w = arg;
+	uint64_t t0 = mono_ns();
+
+	while (!atomic_load(&w->done) && mono_ns() - t0 < 2 * SEC)
+		nap_us(1000);
+	if (!atomic_load(&w->done))
+		ck_assert_int_eq(smarm_cancel(w->root), 0);
+	return NULL;
+}
+
+static void *twice_signal_root(void *arg)
+{
+	struct watchdog w = { smarm_self(), 0 };
+	sigset_t set;
+	pthread_t th;
+	int signo = 0, r;
+
+	(void)arg;
+	ck_assert_int_eq(pthread_create(&th, NULL, watchdog_thread, &w), 0);
+	sigset_one(&set, SIGUSR1);
+	ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
+	r = smarm_signal_wait(&set, &signo, WAIT);
+	atomic_store(&w.done, 1);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	if (r != 0) /* take it, so that nothing stays pending */
+		ck_assert_int_eq(sigwaitinfo(&set, NULL), SIGUSR1);
+	ck_assert_msg(r == 0, "signal_wait of a pending SIGUSR1: %d", r);
+	ck_assert_int_eq(signo, SIGUSR1);
+	return NULL;
+}
+
+/* Three runtimes one after the other in one thread (one worker, _i 0; the
+ * default, _i 1), each making one wait for a SIGUSR1 sent just before:
+ * taken at once each time.  (A wait still going after 2 s is
+ * cancelled.) */
+START_TEST(test_signal_runtimes)
+{
+	void *res;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(run_cfg(twice_signal_root, NULL, _i ? 0 : 1, 0,
+					 &res),
+				 0);
+	no_pending();
+}
+END_TEST
+
 static void *unmasked_root(void *arg)
 {
 	struct kill_later k = { SIGUSR2, 20 * MS, 0 };
@@ -3942,6 +4000,7 @@ static Suite *io_suite(void)
 	tcase_add_loop_test(tc, test_signal_wait, 0, 2);
 	tcase_add_test(tc, test_signal_misc);
 	tcase_add_test(tc, test_signal_other_worker);
+	tcase_add_loop_test(tc, test_signal_runtimes, 0, 2);
 	tcase_add_test(tc, test_signal_mask_restored);
 
 	tc = tcase_io(s, "runs");
