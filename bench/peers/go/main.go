@@ -7,7 +7,8 @@
 // Usage: peers-go BENCH [-t threads]
 //
 //	BENCH is yield, spawn_join, pingpong, mailbox, ring, skynet, primes,
-//	parked, mutex, bounded1, bounded64 or select.
+//	parked, mutex, bounded1, bounded64, select, or echoN (N connections:
+//	echo100, echo10000, ...).
 //	-t sets GOMAXPROCS (default 1); yield, spawn_join and parked run
 //	with 1 only, as their smarm programs do.
 //
@@ -16,7 +17,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"runtime"
 	"sort"
@@ -24,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -667,10 +674,218 @@ func benchParked(threads int) {
 		threads, (float64(after)-float64(before))/n)
 }
 
+// echo100, echo10000 (echoN): a TCP echo server and N connections to
+// it, all in this process, as in bench/echo.c.  The server listens on
+// 127.0.0.1 (an ephemeral port; the backlog is net.core.somaxconn, what
+// Go asks for), accepts N connections and serves each in a goroutine of
+// its own that reads what there is (up to 1 KiB) and writes it back until
+// end of file.  The connections are made in waves of echoConnectWave
+// goroutines, each dialling, setting TCP_NODELAY (Go's default) and
+// sending one message through the echo, so that no more than a wave waits
+// in the listening socket's queue.  Then 5 rounds, all timed: in each, a
+// goroutine per connection makes 20,000 / N round trips (at least one)
+// of a 64-byte message, writing it and reading it all back and comparing;
+// the round ends when the WaitGroup says all did.  At the end the client
+// connections are closed; every server goroutine must see end of file,
+// having echoed every byte.  Both ends of every connection are in this
+// process: the limit on open files must allow 2N + echoFDSlack.
+const (
+	echoMsgSize     = 64
+	echoServerBuf   = 1024
+	echoRoundTrips  = 20000 // per round, all connections
+	echoRounds      = 5
+	echoConnectWave = 256
+	echoFDSlack     = 64
+)
+
+// echoFill writes the bytes of message seq on connection id: its two
+// numbers, then bytes made from them.
+func echoFill(m []byte, id, seq uint64) {
+	binary.LittleEndian.PutUint64(m[0:], id)
+	binary.LittleEndian.PutUint64(m[8:], seq)
+	for k := 16; k < echoMsgSize; k++ {
+		m[k] = byte(id*7 + seq*13 + uint64(k))
+	}
+}
+
+// echoConn is the client end of one connection.
+type echoConn struct {
+	c       *net.TCPConn
+	id, seq uint64
+	out, in [echoMsgSize]byte
+}
+
+func (e *echoConn) roundTrips(name string, n uint64) {
+	for i := uint64(0); i < n; i++ {
+		echoFill(e.out[:], e.id, e.seq)
+		if _, err := e.c.Write(e.out[:]); err != nil {
+			die(name, "connection %d, message %d: write: %v", e.id,
+				e.seq, err)
+		}
+		if _, err := io.ReadFull(e.c, e.in[:]); err != nil {
+			die(name, "connection %d, message %d: read: %v", e.id,
+				e.seq, err)
+		}
+		if !bytes.Equal(e.in[:], e.out[:]) {
+			die(name, "connection %d, message %d: the echo differs "+
+				"from what was sent", e.id, e.seq)
+		}
+		e.seq++
+	}
+}
+
+// echoRaiseNofile raises the soft limit on open files to the hard one
+// when it is below need, or ends the process saying why it cannot.
+func echoRaiseNofile(name string, conns, need uint64) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		die(name, "getrlimit(RLIMIT_NOFILE): %v", err)
+	}
+	if rl.Cur >= need {
+		return
+	}
+	if rl.Max < need {
+		die(name, "the limit on open files is too low: %d connections "+
+			"with both ends in this process need %d descriptors, the "+
+			"hard limit (RLIMIT_NOFILE) is %d; raise it (as root: "+
+			"ulimit -Hn %d, prlimit --nofile, LimitNOFILE= of a "+
+			"systemd unit)", conns, need, rl.Max, need)
+	}
+	rl.Cur = rl.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		die(name, "setrlimit(RLIMIT_NOFILE, %d): %v", rl.Cur, err)
+	}
+}
+
+func benchEcho(conns int) func(int) {
+	return func(threads int) {
+		name := fmt.Sprintf("echo%d", conns)
+		n := uint64(conns)
+		per := uint64(echoRoundTrips) / n
+		if per == 0 {
+			per = 1
+		}
+		echoRaiseNofile(name, n, 2*n+echoFDSlack)
+
+		ln, err := net.ListenTCP("tcp4",
+			&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			die(name, "listen on 127.0.0.1: %v", err)
+		}
+		addr := ln.Addr().(*net.TCPAddr)
+		var accepted, served, echoed uint64
+		var swg sync.WaitGroup
+		acceptDone := make(chan struct{})
+		go func() { // the server
+			defer close(acceptDone)
+			for k := 0; k < conns; k++ {
+				c, err := ln.AcceptTCP()
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				if err != nil {
+					die(name, "server: accept: %v", err)
+				}
+				if err := c.SetNoDelay(true); err != nil {
+					die(name, "server: TCP_NODELAY: %v", err)
+				}
+				swg.Add(1)
+				go func(c *net.TCPConn) {
+					defer swg.Done()
+					buf := make([]byte, echoServerBuf)
+					var b uint64
+					for {
+						m, err := c.Read(buf)
+						if m > 0 {
+							w, werr := c.Write(buf[:m])
+							b += uint64(w)
+							if werr != nil {
+								die(name, "server: write: %v",
+									werr)
+							}
+						}
+						if err == io.EOF {
+							atomic.AddUint64(&served, 1)
+							break
+						}
+						if err != nil {
+							die(name, "server: read: %v", err)
+						}
+					}
+					atomic.AddUint64(&echoed, b)
+					c.Close()
+				}(c)
+				atomic.AddUint64(&accepted, 1)
+			}
+		}()
+
+		cs := make([]*echoConn, conns)
+		dialer := net.Dialer{Timeout: 10 * time.Second}
+		for k := 0; k < conns; k += echoConnectWave {
+			end := k + echoConnectWave
+			if end > conns {
+				end = conns
+			}
+			var wg sync.WaitGroup
+			wg.Add(end - k)
+			for i := k; i < end; i++ {
+				go func(i int) {
+					defer wg.Done()
+					c, err := dialer.Dial("tcp4", addr.String())
+					if err != nil {
+						die(name, "connection %d: dial: %v", i, err)
+					}
+					e := &echoConn{c: c.(*net.TCPConn), id: uint64(i)}
+					if err := e.c.SetNoDelay(true); err != nil {
+						die(name, "connection %d: TCP_NODELAY: %v",
+							i, err)
+					}
+					e.roundTrips(name, 1)
+					cs[i] = e
+				}(i)
+			}
+			wg.Wait()
+		}
+
+		var ts []time.Duration
+		for r := 0; r < echoRounds; r++ {
+			t0 := time.Now()
+			var wg sync.WaitGroup
+			wg.Add(conns)
+			for _, e := range cs {
+				go func(e *echoConn) {
+					e.roundTrips(name, per)
+					wg.Done()
+				}(e)
+			}
+			wg.Wait()
+			ts = append(ts, time.Since(t0))
+		}
+
+		for _, e := range cs {
+			e.c.Close()
+		}
+		ln.Close()
+		<-acceptDone
+		swg.Wait()
+		expected := n * echoMsgSize * (1 + echoRounds*per)
+		if accepted != n || served != n || echoed != expected {
+			die(name, "%d connections accepted, %d saw their end, %d "+
+				"bytes echoed; expected %d connections and %d bytes",
+				accepted, served, echoed, n, expected)
+		}
+		total := float64(n * per)
+		med := median(ts, total)
+		fmt.Printf("bench=%s threads=%d value=%.2f first=%.2f rate=%.0f "+
+			"unit=ns/roundtrip\n", name, threads, med,
+			float64(ts[0].Nanoseconds())/total, 1e9/med)
+	}
+}
+
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: peers-go yield|spawn_join|pingpong|"+
 		"mailbox|ring|skynet|primes|parked|mutex|bounded1|bounded64|"+
-		"select [-t threads >= 1]")
+		"select|echoN [-t threads >= 1]")
 	os.Exit(2)
 }
 
@@ -702,6 +917,13 @@ func main() {
 			i++
 		case name == "" && benches[args[i]] != nil:
 			name = args[i]
+		case name == "" && strings.HasPrefix(args[i], "echo"):
+			c, err := strconv.Atoi(args[i][len("echo"):])
+			if err != nil || c < 1 || args[i] != fmt.Sprintf("echo%d", c) {
+				usage()
+			}
+			name = args[i]
+			benches[name] = benchEcho(c)
 		default:
 			usage()
 		}

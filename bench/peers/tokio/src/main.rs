@@ -7,7 +7,8 @@
 //! Usage: peers-tokio BENCH [-t threads]
 //!
 //!   BENCH is yield, spawn_join, pingpong, mailbox, ring, skynet, primes,
-//!   parked, mutex, bounded1, bounded64 or select.
+//!   parked, mutex, bounded1, bounded64, select, or echoN (N connections:
+//!   echo100, echo10000, ...).
 //!   -t 1 (the default) runs a current_thread runtime; -t N > 1 a
 //!   multi_thread runtime with N worker threads.  yield, spawn_join and
 //!   parked run with 1 only, as their smarm programs do.
@@ -34,6 +35,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::runtime::Builder;
 use tokio::sync::mpsc;
 use tokio::task::yield_now;
@@ -850,10 +853,254 @@ fn bench_parked(threads: usize) {
     );
 }
 
+/// echo100, echo10000 (echoN): a TCP echo server and N connections to
+/// it, all in this process, as in bench/echo.c.  The server listens on
+/// 127.0.0.1 (an ephemeral port, a backlog of 4,096 asked with
+/// TcpSocket::listen; TcpListener::bind would ask for 1,024), accepts N
+/// connections and serves each in a task of its own that reads what there
+/// is (up to 1 KiB) and writes it back until end of file.  The
+/// connections are made in waves of ECHO_CONNECT_WAVE tasks, each
+/// connecting, setting TCP_NODELAY (as Go does by default) and sending one
+/// message through the echo, so that no more than a wave waits in the
+/// listening socket's queue.  Then 5 rounds, all timed: in each, a task
+/// per connection (the stream moved in and handed back through its
+/// JoinHandle) makes 20,000 / N round trips (at least one) of a 64-byte
+/// message, write_all and read_exact, and compares; the round ends when
+/// every task was awaited.  At the end the client streams are dropped;
+/// every server task must see end of file, having echoed every byte.
+/// Both ends of every connection are in this process: the limit on open
+/// files must allow 2N + ECHO_FD_SLACK.
+const ECHO_MSG_SIZE: usize = 64;
+const ECHO_SERVER_BUF: usize = 1024;
+const ECHO_ROUND_TRIPS: u64 = 20_000; // per round, all connections
+const ECHO_ROUNDS: usize = 5;
+const ECHO_CONNECT_WAVE: usize = 256;
+const ECHO_FD_SLACK: u64 = 64;
+const ECHO_BACKLOG: u32 = 4096;
+
+/// The bytes of message seq on connection id: its two numbers, then
+/// bytes made from them.
+fn echo_fill(m: &mut [u8; ECHO_MSG_SIZE], id: u64, seq: u64) {
+    m[0..8].copy_from_slice(&id.to_le_bytes());
+    m[8..16].copy_from_slice(&seq.to_le_bytes());
+    for (k, b) in m.iter_mut().enumerate().skip(16) {
+        *b = (id.wrapping_mul(7).wrapping_add(seq.wrapping_mul(13)) + k as u64) as u8;
+    }
+}
+
+/// The client end of one connection.
+struct EchoConn {
+    s: TcpStream,
+    id: u64,
+    seq: u64,
+}
+
+async fn echo_round_trips(name: &'static str, c: &mut EchoConn, n: u64) {
+    let mut out = [0u8; ECHO_MSG_SIZE];
+    let mut inb = [0u8; ECHO_MSG_SIZE];
+    for _ in 0..n {
+        echo_fill(&mut out, c.id, c.seq);
+        if let Err(e) = c.s.write_all(&out).await {
+            die(
+                name,
+                format!("connection {}, message {}: write: {}", c.id, c.seq, e),
+            );
+        }
+        if let Err(e) = c.s.read_exact(&mut inb).await {
+            die(
+                name,
+                format!("connection {}, message {}: read: {}", c.id, c.seq, e),
+            );
+        }
+        if inb != out {
+            die(
+                name,
+                format!(
+                    "connection {}, message {}: the echo differs from what was sent",
+                    c.id, c.seq
+                ),
+            );
+        }
+        c.seq += 1;
+    }
+}
+
+/// One connection of the server: what comes is written back until end of
+/// file.  Returns the bytes echoed.
+async fn echo_serve(name: &'static str, mut s: TcpStream) -> u64 {
+    let mut buf = [0u8; ECHO_SERVER_BUF];
+    let mut bytes = 0u64;
+    loop {
+        let n = match s.read(&mut buf).await {
+            Ok(0) => return bytes,
+            Ok(n) => n,
+            Err(e) => die(name, format!("server: read: {}", e)),
+        };
+        if let Err(e) = s.write_all(&buf[..n]).await {
+            die(name, format!("server: write: {}", e));
+        }
+        bytes += n as u64;
+    }
+}
+
+/// Raises the soft limit on open files to the hard one when it is below
+/// need, or ends the process saying why it cannot.
+fn echo_raise_nofile(name: &str, conns: u64, need: u64) {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: rl is a valid rlimit for getrlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        die(
+            name,
+            format!(
+                "getrlimit(RLIMIT_NOFILE): {}",
+                std::io::Error::last_os_error()
+            ),
+        );
+    }
+    if rl.rlim_cur >= need {
+        return;
+    }
+    if rl.rlim_max < need {
+        die(
+            name,
+            format!(
+                "the limit on open files is too low: {} connections with both ends in this \
+                 process need {} descriptors, the hard limit (RLIMIT_NOFILE) is {}; raise it \
+                 (as root: ulimit -Hn {}, prlimit --nofile, LimitNOFILE= of a systemd unit)",
+                conns, need, rl.rlim_max, need
+            ),
+        );
+    }
+    rl.rlim_cur = rl.rlim_max;
+    // SAFETY: rl is a valid rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
+        die(
+            name,
+            format!(
+                "setrlimit(RLIMIT_NOFILE, {}): {}",
+                rl.rlim_cur,
+                std::io::Error::last_os_error()
+            ),
+        );
+    }
+}
+
+fn bench_echo(conns: usize, threads: usize) {
+    let name: &'static str = Box::leak(format!("echo{}", conns).into_boxed_str());
+    let n = conns as u64;
+    let per = (ECHO_ROUND_TRIPS / n).max(1);
+    echo_raise_nofile(name, n, 2 * n + ECHO_FD_SLACK);
+
+    let (ts, accepted, served, echoed) = run(name, threads, async move {
+        let sock = TcpSocket::new_v4().unwrap_or_else(|e| die(name, format!("socket: {}", e)));
+        let listener = sock
+            .bind("127.0.0.1:0".parse().unwrap())
+            .and_then(|_| sock.listen(ECHO_BACKLOG))
+            .unwrap_or_else(|e| die(name, format!("listen on 127.0.0.1: {}", e)));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| die(name, format!("local_addr: {}", e)));
+        let server = tokio::spawn(async move {
+            let mut hs = Vec::with_capacity(conns);
+            for _ in 0..conns {
+                let (s, _) = listener
+                    .accept()
+                    .await
+                    .unwrap_or_else(|e| die(name, format!("server: accept: {}", e)));
+                if let Err(e) = s.set_nodelay(true) {
+                    die(name, format!("server: TCP_NODELAY: {}", e));
+                }
+                hs.push(tokio::spawn(echo_serve(name, s)));
+            }
+            hs
+        });
+
+        let mut cs: Vec<EchoConn> = Vec::with_capacity(conns);
+        let mut k = 0;
+        while k < conns {
+            let end = (k + ECHO_CONNECT_WAVE).min(conns);
+            let mut hs = Vec::with_capacity(end - k);
+            for i in k..end {
+                hs.push(tokio::spawn(async move {
+                    let s = TcpStream::connect(addr)
+                        .await
+                        .unwrap_or_else(|e| die(name, format!("connection {}: connect: {}", i, e)));
+                    if let Err(e) = s.set_nodelay(true) {
+                        die(name, format!("connection {}: TCP_NODELAY: {}", i, e));
+                    }
+                    let mut c = EchoConn {
+                        s,
+                        id: i as u64,
+                        seq: 0,
+                    };
+                    echo_round_trips(name, &mut c, 1).await;
+                    c
+                }));
+            }
+            for h in hs {
+                cs.push(h.await.unwrap_or_else(|e| die(name, e.to_string())));
+            }
+            k = end;
+        }
+
+        let mut ts = Vec::with_capacity(ECHO_ROUNDS);
+        for _ in 0..ECHO_ROUNDS {
+            let t0 = Instant::now();
+            let hs: Vec<_> = cs
+                .drain(..)
+                .map(|mut c| {
+                    tokio::spawn(async move {
+                        echo_round_trips(name, &mut c, per).await;
+                        c
+                    })
+                })
+                .collect();
+            for h in hs {
+                cs.push(h.await.unwrap_or_else(|e| die(name, e.to_string())));
+            }
+            ts.push(t0.elapsed());
+        }
+
+        drop(cs);
+        let hs = server.await.unwrap_or_else(|e| die(name, e.to_string()));
+        let accepted = hs.len() as u64;
+        let (mut served, mut echoed) = (0u64, 0u64);
+        for h in hs {
+            echoed += h.await.unwrap_or_else(|e| die(name, e.to_string()));
+            served += 1;
+        }
+        (ts, accepted, served, echoed)
+    });
+    let expected = n * ECHO_MSG_SIZE as u64 * (1 + ECHO_ROUNDS as u64 * per);
+    if accepted != n || served != n || echoed != expected {
+        die(
+            name,
+            format!(
+                "{} connections accepted, {} saw their end, {} bytes echoed; expected {} \
+                 connections and {} bytes",
+                accepted, served, echoed, n, expected
+            ),
+        );
+    }
+    let total = (n * per) as f64;
+    let med = median(&ts, total);
+    println!(
+        "bench={} threads={} value={:.2} first={:.2} rate={:.0} unit=ns/roundtrip",
+        name,
+        threads,
+        med,
+        ns(ts[0]) / total,
+        1e9 / med
+    );
+}
+
 fn usage() -> ! {
     eprintln!(
         "usage: peers-tokio yield|spawn_join|pingpong|mailbox|ring|skynet|primes|\
-         parked|mutex|bounded1|bounded64|select [-t threads >= 1]"
+         parked|mutex|bounded1|bounded64|select|echoN [-t threads >= 1]"
     );
     exit(2)
 }
@@ -878,6 +1125,7 @@ fn main() {
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut bench: Option<Bench> = None;
+    let mut echo: Option<usize> = None;
     let mut threads = 1usize;
     let mut i = 0;
     while i < args.len() {
@@ -890,10 +1138,20 @@ fn main() {
             continue;
         }
         match benches.iter().find(|b| b.0 == args[i]) {
-            Some(&b) if bench.is_none() => bench = Some(b),
+            Some(&b) if bench.is_none() && echo.is_none() => bench = Some(b),
+            None if bench.is_none() && echo.is_none() => {
+                echo = match args[i].strip_prefix("echo").map(str::parse::<usize>) {
+                    Some(Ok(c)) if c >= 1 && args[i] == format!("echo{}", c) => Some(c),
+                    _ => usage(),
+                }
+            }
             _ => usage(),
         }
         i += 1;
+    }
+    if let Some(conns) = echo {
+        bench_echo(conns, threads);
+        return;
     }
     let (name, f) = bench.unwrap_or_else(|| usage());
     if threads != 1 && matches!(name, "yield" | "spawn_join" | "parked") {
