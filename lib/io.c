@@ -181,9 +181,17 @@ int smarm_read(int fd, void *buf, size_t len, size_t *done, uint64_t timeout)
 	if (r || len == 0)
 		return r;
 	end = end_of(timeout);
+	/* Emptied by the last read, no edge since: wait before trying. */
+	if (timeout != 0 && smarm__poll_is_drained(rt_of(), fd)) {
+		r = io_wait(self, fd, SMARM__POLL_IN, end);
+		if (r)
+			return r;
+	}
 	for (;;) {
 		n = try_io(fd, buf, len, SMARM__POLL_IN, &sock);
 		if (n >= 0) {
+			if ((size_t)n < len && n > 0 && sock)
+				smarm__poll_drained(rt_of(), fd);
 			*done = (size_t)n;
 			return 0;
 		}

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_VALGRIND_VALGRIND_H
@@ -59,6 +60,9 @@ typedef struct smarm__pollfd {
 	smarm__atomic word[2];        /* 0, POLL_READY or the waiting actor */
 	smarm__atomic gen;            /* bumped by smarm_close */
 	smarm__atomic armed;          /* gen + 1 when registered in that gen */
+	smarm__atomic stream;         /* gen + 1: a stream socket, so made */
+	smarm__atomic drained;        /* gen + 1: a read found it emptied */
+	smarm__atomic ended;          /* gen + 1: a hang-up or error came */
 } smarm__pollfd;
 
 struct smarm__poller {
@@ -351,6 +355,12 @@ unsigned smarm__poll_run(struct smarm_runtime *rt, uint64_t deadline)
 		pd = pd_get(p, (int)ev[i].data.u64, 0);
 		if (pd == NULL)
 			continue;
+		/* An end of file or an error stays readable without an
+		 * edge: a read that comes back short does not empty it. */
+		if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			smarm__atomic_store_release(
+				&pd->ended,
+				smarm__atomic_load_relaxed(&pd->gen) + 1);
 		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))
 			woken += pd_ready(pd, SMARM__POLL_IN);
 		if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
@@ -443,6 +453,8 @@ int smarm__poll_wait(smarm__actor *self, int fd, unsigned dir,
 			EMFILE : ENOMEM;
 	word = &pd->word[dir];
 	gen = smarm__atomic_load_acquire(&pd->gen);
+	if (dir == SMARM__POLL_IN)
+		smarm__atomic_store_relaxed(&pd->drained, 0);
 	r = arm(rt, pd, fd, gen);
 	if (r != 0)
 		return r;
@@ -477,12 +489,55 @@ void smarm__poll_fresh(struct smarm_runtime *rt, int fd, int evict)
 
 	if (pd == NULL)
 		return; /* the first wait will find out */
+	int type = 0;
+	socklen_t len = sizeof(type);
+
 	if (evict)
 		pd_evict(pd);
 	e = add(rt, fd);
-	if (e == 0 || e == EEXIST)
+	if (e != 0 && e != EEXIST)
+		return;
+	smarm__atomic_store_relaxed(
+		&pd->armed, smarm__atomic_load_relaxed(&pd->gen) + 1);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+	    type == SOCK_STREAM)
 		smarm__atomic_store_relaxed(
-			&pd->armed, smarm__atomic_load_relaxed(&pd->gen) + 1);
+			&pd->stream, smarm__atomic_load_relaxed(&pd->gen) + 1);
+}
+
+/* The record of fd if it is a stream socket registered for its current
+ * generation by an accept or a connect, else NULL. */
+static smarm__pollfd *stream_of(struct smarm_runtime *rt, int fd)
+{
+	smarm__pollfd *pd = pd_get(rt->poller, fd, 0);
+	AO_t g;
+
+	if (pd == NULL)
+		return NULL;
+	g = smarm__atomic_load_relaxed(&pd->gen) + 1;
+	return smarm__atomic_load_relaxed(&pd->armed) == g &&
+		smarm__atomic_load_relaxed(&pd->stream) == g ? pd : NULL;
+}
+
+void smarm__poll_drained(struct smarm_runtime *rt, int fd)
+{
+	smarm__pollfd *pd = stream_of(rt, fd);
+
+	if (pd)
+		smarm__atomic_store_relaxed(
+			&pd->drained, smarm__atomic_load_relaxed(&pd->gen) + 1);
+}
+
+int smarm__poll_is_drained(struct smarm_runtime *rt, int fd)
+{
+	smarm__pollfd *pd = stream_of(rt, fd);
+	AO_t g;
+
+	if (pd == NULL)
+		return 0;
+	g = smarm__atomic_load_relaxed(&pd->gen) + 1;
+	return smarm__atomic_load_relaxed(&pd->drained) == g &&
+		smarm__atomic_load_acquire(&pd->ended) != g;
 }
 
 void smarm__poll_forget(struct smarm_runtime *rt, int fd)

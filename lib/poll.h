@@ -99,6 +99,18 @@ int smarm__poll_wait(smarm__actor *self, int fd, unsigned dir,
  * record, whose old waiters, if any, answer EBADF. */
 void smarm__poll_fresh(struct smarm_runtime *rt, int fd, int evict);
 
+/*
+ * A read of a stream socket that an accept or a connect made came back
+ * short: its receive queue was empty, and any byte that comes later
+ * comes with an edge.  The next read may then wait for the edge without
+ * trying first (one system call fewer per message, as Tokio does), until
+ * anything waits on the fd for reading (which clears the mark).  Not once
+ * a hang-up or an error was seen: an end of file stays readable with no
+ * edge to come.
+ */
+void smarm__poll_drained(struct smarm_runtime *rt, int fd);
+int smarm__poll_is_drained(struct smarm_runtime *rt, int fd);
+
 /* Wake whoever waits on fd (EBADF) and take fd out of the epoll set;
  * the caller then closes it.  Any thread. */
 void smarm__poll_forget(struct smarm_runtime *rt, int fd);
