@@ -45,16 +45,7 @@
 /* Descriptors open in this process (the directory's own not counted). */
 static int count_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
+	return dir_entries("/proc/self/fd") - 1;
 }
 
 /* The server: its listening socket and what its actors report. */

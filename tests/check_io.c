@@ -157,16 +157,7 @@ static void fd_teardown(void)
 /* The OS threads of the process. */
 static int task_count(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
+	return dir_entries("/proc/self/task");
 }
 
 /* Wait (2 s at most) until the process has n threads; how many it has.

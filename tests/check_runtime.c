@@ -89,16 +89,7 @@ static void *trivial(void *arg)
 /* Number of entries in /proc/self/task. */
 static int count_threads(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
+	return dir_entries("/proc/self/task");
 }
 
 /* Number of threads once those that are exiting are gone: a joined thread

@@ -18,6 +18,7 @@
 #include <smarm.h>
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,6 +54,22 @@
 
 /* Queue elements in the queue suites: tokens 1, 2, 3, ... (never 0: NULL
  * means "empty"). */
+/* Entries of a /proc directory (/proc/self/fd, /proc/self/task), "."
+ * and ".." not counted; an open fd directory counts its own fd. */
+static inline int dir_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
 static inline void *tok(uint64_t x)
 {
 	return (void *)(uintptr_t)x;
