@@ -453,25 +453,8 @@ static unsigned char *pattern(uint64_t from, size_t len)
 
 /* ---- actor helpers ----------------------------------------------------------------- */
 
-/* Let others run a little: a short sleep in an actor, a nap elsewhere. */
-static void breathe(void)
-{
-	if (smarm_sleep(20 * 1000) == EPERM)
-		nap_us(20);
-}
-
 /* Wait, letting others run, until cond holds; fail after WAIT. */
-#define AWAIT(cond)                                                        \
-	do {                                                               \
-		uint64_t await_t0_ = mono_ns();                            \
-		while (!(cond)) {                                          \
-			if (mono_ns() - await_t0_ > WAIT)                  \
-				ck_abort_msg("still false after %llu s: %s", \
-					     (unsigned long long)(WAIT / SEC), \
-					     #cond);                       \
-			breathe();                                         \
-		}                                                          \
-	} while (0)
+#define AWAIT(cond) AWAIT_WITHIN(cond, WAIT)
 
 /* In an actor: read exactly n bytes of fd (WAIT each); if check, each
  * must be pat(*off + i).  *off advances. */

@@ -104,6 +104,26 @@ static inline void nap_us(unsigned us)
 		;
 }
 
+/* Let others run a little: a short sleep in an actor, a nap elsewhere. */
+static inline void breathe(void)
+{
+	if (smarm_sleep(20 * 1000) == EPERM)
+		nap_us(20);
+}
+
+/* Wait, letting others run, until cond holds; fail after limit ns. */
+#define AWAIT_WITHIN(cond, limit)                                          \
+	do {                                                               \
+		uint64_t await_t0_ = mono_ns();                            \
+		while (!(cond)) {                                          \
+			if (mono_ns() - await_t0_ > (limit))               \
+				ck_abort_msg("still false after %llu s: %s", \
+					     (unsigned long long)((limit) / \
+						     1000000000u), #cond); \
+			breathe();                                         \
+		}                                                          \
+	} while (0)
+
 /* Busy-wait n pause instructions. */
 static inline void spin(unsigned n)
 {
