@@ -410,7 +410,9 @@ static int shutdown_over(struct smarm_runtime *rt, uint64_t now)
 
 	if (at == 0 || now < at)
 		return 0;
-	if (smarm__atomic_load_acquire(&rt->done) == SMARM__RUN_GOING)
+	/* Named once, by the worker that ends the run. */
+	if (smarm__atomic_cas_full(&rt->done, SMARM__RUN_GOING,
+				   SMARM__RUN_SHUTDOWN))
 		smarm__pidtab_report_live(&rt->pids, "shutdown");
 	return 1;
 }

@@ -519,22 +519,15 @@ static int cancel_pid(struct smarm_runtime *rt, smarm_pid pid, int timedout)
 	return err;
 }
 
+static void cancel_slot(smarm__slot *s, void *arg)
+{
+	(void)arg;
+	cancel_actor(s->actor);
+}
+
 unsigned smarm__cancel_all(struct smarm_runtime *rt)
 {
-	uint32_t k, n = smarm__pidtab_nchunks(&rt->pids) * SMARM__CHUNK_SLOTS;
-	unsigned found = 0;
-
-	for (k = 0; k < n; k++) {
-		smarm__slot *s = smarm__slot_at(&rt->pids, k);
-
-		smarm__lock_take(&s->lock);
-		if (s->state == SMARM__SLOT_LIVE) {
-			cancel_actor(s->actor);
-			found++;
-		}
-		smarm__lock_drop(&s->lock);
-	}
-	return found;
+	return smarm__pidtab_each_live(&rt->pids, cancel_slot, NULL);
 }
 
 int smarm_cancel(smarm_pid pid)

@@ -91,7 +91,8 @@ void smarm__slot_cache_flush(smarm__pidtab *t, smarm__slot_cache *c)
 	give_back(t, c, c->n);
 }
 
-unsigned smarm__pidtab_report_live(smarm__pidtab *t, const char *why)
+unsigned smarm__pidtab_each_live(smarm__pidtab *t,
+				 void (*fn)(smarm__slot *s, void *arg), void *arg)
 {
 	uint32_t k, n = smarm__pidtab_nchunks(t) * SMARM__CHUNK_SLOTS;
 	unsigned found = 0;
@@ -101,13 +102,22 @@ unsigned smarm__pidtab_report_live(smarm__pidtab *t, const char *why)
 
 		smarm__lock_take(&s->lock);
 		if (s->state == SMARM__SLOT_LIVE) {
+			fn(s, arg);
 			found++;
-			fprintf(stderr, "smarm: %s: actor %llu '%s' did not "
-				"end in time\n", why,
-				(unsigned long long)smarm__slot_pid(s).id,
-				s->name);
 		}
 		smarm__lock_drop(&s->lock);
 	}
 	return found;
+}
+
+static void report(smarm__slot *s, void *why)
+{
+	fprintf(stderr, "smarm: %s: actor %llu '%s' did not end in time\n",
+		(const char *)why, (unsigned long long)smarm__slot_pid(s).id,
+		s->name);
+}
+
+unsigned smarm__pidtab_report_live(smarm__pidtab *t, const char *why)
+{
+	return smarm__pidtab_each_live(t, report, (void *)(uintptr_t)why);
 }

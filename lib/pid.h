@@ -74,6 +74,10 @@ static inline smarm__slot *smarm__slot_at(const smarm__pidtab *t, uint32_t i)
 	return &t->dir[i >> SMARM__CHUNK_BITS][i & (SMARM__CHUNK_SLOTS - 1)];
 }
 
+/* Call fn for every live slot, under its lock: how many there were. */
+unsigned smarm__pidtab_each_live(smarm__pidtab *t,
+				 void (*fn)(smarm__slot *s, void *arg), void *arg);
+
 /* Name every live actor on stderr ("smarm: why: actor N 'name' did not
  * end in time"): how many there were. */
 unsigned smarm__pidtab_report_live(smarm__pidtab *t, const char *why);
