@@ -1,10 +1,12 @@
 /*
- * sched.c - park, wake, yield and sleep; the worker's own queues, its
- * timers and the switch; rousing an idle worker when work appears.
+ * sched.c - park, wake, yield and sleep; the worker's own queues and
+ * the switch; rousing an idle worker when work appears.  Its timers are
+ * in sched_timer.c.
  *
  * Owns: every worker field it names (worker.h), shared with idle.c only.
- * May touch: timer, stack, pid, the queues, context.  Never calls idle.c
- * or anything above it: the worker's loop (idle.c) calls in here.
+ * May touch: timer, stack, pid, the queues, context, and its timers'
+ * half (sched_timer.c) through worker.h.  Never calls idle.c or anything
+ * above it: the worker's loop (idle.c) calls in here.
  *
  * Switching.  Every switch records what the actor it leaves wants done
  * once its context is saved (w->prev, w->prev_op), and whatever runs next
@@ -13,13 +15,10 @@
  * stack.  Until then the actor is in no queue, so no other worker can
  * resume it half-saved.
  *
- * Timers.  Each worker keeps the timers of the actors it parked, in a
- * heap under its own lock (tlock): it adds them; it fires them, and so
- * does an idle worker when the owner is busy; a waker cancels the timer of
- * the actor it woke.  Whoever moves an actor PARKED -> RUNNING also takes
- * its timer out, so an actor never runs with a timer pending.  A timer
- * whose actor is not PARKED (its park is not committed yet, or a waker won
- * and is about to cancel it) stays in the heap for its owner.
+ * Timers (sched_timer.c, this file's other half).  A timed park adds
+ * one to its worker's heap; whoever moves the actor PARKED -> RUNNING
+ * takes it out; the worker looks for expired ones now and then
+ * (poll_events).
  *
  * Rousing workers (the waking half of the handshake in idle.c, in
  * worker.h).  Work any worker may take -- a run queue or deque push, the
@@ -49,13 +48,11 @@ __thread smarm__worker *smarm__tls_worker
 #define worker_at_entry smarm__worker_at_entry
 #define STAT_INC SMARM__STAT_INC
 #define local_push smarm__local_push
+#define local_work smarm__local_work
 
 _Static_assert(96 <= SMARM__STACK_TOP, "the first frame fits the stack top");
 _Static_assert(offsetof(struct smarm__worker, h) == 0,
 	       "the head is where sched.h's accessors look for it");
-
-/* smarm__timer.kind: an actor's timed park, or an alarm. */
-enum { TIMER_PARK, TIMER_ALARM };
 
 /* What the next context does for the actor that switched to it. */
 enum { OP_NONE, OP_REQUEUE, OP_PARK, OP_EXIT };
@@ -166,164 +163,6 @@ static inline smarm__actor *own_deque(smarm__worker *w)
 		smarm__deque_pop(&w->dq);
 }
 
-/* Anything in this worker's own queues? */
-static inline int local_work(smarm__worker *w)
-{
-	return smarm__atomic_load_relaxed(&w->runnext) != 0 ||
-		smarm__runq_len(&w->rq) != 0 ||
-		smarm__deque_maybe(&w->dq) || w->pin_head != NULL;
-}
-
-/* ---- timers ------------------------------------------------------------------ */
-
-static inline smarm__actor *timer_actor(smarm__timer *tm)
-{
-	return (smarm__actor *)((char *)tm - offsetof(smarm__actor, timer));
-}
-
-/* A pinned actor woken away from its worker goes home through that
- * worker's inbox.  The push ends with a full barrier, so the look at
- * `sleeping` comes after the actor is visible; idle_sleep announces
- * sleeping (full barrier) before it looks at the inbox.  Once pushed, a
- * is its worker's: nothing of it is read after. */
-static void send_home(smarm__actor *a)
-{
-	smarm__worker *home = a->worker;
-
-	smarm__mpscq_push(&home->inbox, &a->wake_link);
-	if (smarm__atomic_load_acquire(&home->sleeping))
-		smarm__rouse(home);
-}
-
-/* Publish v's earliest deadline for idle workers (under v->tlock). */
-static inline void publish_tnext(smarm__worker *v)
-{
-	smarm__atomic_store_release(&v->tnext, smarm__timers_next(&v->timers));
-}
-
-/* a was taken PARKED -> RUNNING by its waker: take its timer out. */
-static void timer_cancel(smarm__actor *a)
-{
-	smarm__worker *v = a->worker;
-
-	smarm__lock_take(&v->tlock);
-	if (smarm__timer_pending(&a->timer)) {
-		smarm__timers_remove(&v->timers, &a->timer);
-		publish_tnext(v);
-	}
-	smarm__lock_drop(&v->tlock);
-}
-
-/*
- * Fire v's timers that expired by now, making their actors runnable on w
- * (a pinned actor on its own worker).  Returns how many were queued on w.
- * v is w itself, or a busy worker whose timers an idle w fires.
- */
-static unsigned fire_timers(smarm__worker *w, smarm__worker *v, uint64_t now)
-{
-	smarm__actor *fired = NULL, **last = &fired, *a;
-	smarm__alarm *alarms = NULL, *al;
-	smarm__timer *tm;
-	unsigned n = 0;
-
-	if (v == w)
-		smarm__lock_take(&v->tlock);
-	else if (!smarm__lock_try(&v->tlock))
-		return 0; /* its owner or another worker is at it */
-	while ((tm = smarm__timers_expired(&v->timers, now)) != NULL) {
-		if (__builtin_expect(tm->kind == TIMER_ALARM, 0)) {
-			al = (smarm__alarm *)(void *)tm;
-			al->next = alarms;
-			alarms = al;
-			continue;
-		}
-		a = timer_actor(tm);
-		if (!smarm__atomic_cas_full(&a->pstate, SMARM__PARKED,
-					    SMARM__RUNNING)) {
-			/* Not parked (yet, or any more): its park's commit or
-			 * its waker takes the timer out. */
-			smarm__timers_add(&v->timers, tm);
-			break;
-		}
-		a->wake = ETIMEDOUT;
-		/* In deadline order: the earliest runs first. */
-		a->next = NULL;
-		*last = a;
-		last = &a->next;
-	}
-	publish_tnext(v);
-	smarm__lock_drop(&v->tlock);
-	if (__builtin_expect(alarms != NULL, 0)) {
-		while ((al = alarms) != NULL) {
-			alarms = al->next;
-			al->fire(al);
-		}
-		/* They may have woken actors here. */
-		n = local_work(w);
-	}
-	while ((a = fired) != NULL) {
-		fired = a->next;
-		STAT_INC(w, wakeups);
-		if (a->pinned && a->worker != w) {
-			send_home(a);
-		} else {
-			local_push(w, a);
-			n++;
-		}
-	}
-	/* One of them runs here next; the others are for anyone. */
-	if (n > 1)
-		smarm__wake_after(w);
-	return n;
-}
-
-unsigned smarm__sched_fire_timers_of(smarm__worker *w, smarm__worker *v,
-				     uint64_t now)
-{
-	return smarm__atomic_load_acquire(&v->tnext) > now ? 0 :
-		fire_timers(w, v, now);
-}
-
-/* Add tm to go off in timeout ns in w's heap: 0 or ENOMEM. */
-static int timer_add(smarm__worker *w, smarm__timer *tm, uint64_t timeout)
-{
-	smarm__lock_take(&w->tlock);
-	if (__builtin_expect(w->timers.n == w->timers.cap, 0) &&
-	    smarm__timers_reserve(&w->timers,
-				  (uint64_t)w->timers.n + 1) != 0) {
-		smarm__lock_drop(&w->tlock);
-		return ENOMEM;
-	}
-	tm->deadline = smarm__deadline(smarm_now(), timeout);
-	smarm__timers_add(&w->timers, tm);
-	publish_tnext(w);
-	smarm__lock_drop(&w->tlock);
-	return 0;
-}
-
-int smarm__alarm_set(smarm__worker *w, smarm__alarm *al, uint64_t ns)
-{
-	al->tm.kind = TIMER_ALARM;
-	al->tm.idx = 0;
-	al->w = w;
-	return timer_add(w, &al->tm, ns);
-}
-
-int smarm__alarm_cancel(smarm__alarm *al)
-{
-	smarm__worker *v = al->w;
-	int pending;
-
-	smarm__lock_take(&v->tlock);
-	pending = smarm__timer_pending(&al->tm);
-	if (pending) {
-		smarm__timers_remove(&v->timers, &al->tm);
-		publish_tnext(v);
-	}
-	smarm__lock_drop(&v->tlock);
-	return pending;
-}
-
 /* ---- events: timers, the inbox ------------------------------------------------ */
 
 /* Move the pinned actors other threads woke for this worker to its
@@ -350,7 +189,7 @@ poll_events(smarm__worker *w)
 		uint64_t now = smarm_now();
 
 		if (smarm__atomic_load_relaxed(&w->tnext) <= now)
-			fire_timers(w, w, now);
+			smarm__sched_fire_timers(w, w, now);
 	}
 	if (__builtin_expect(smarm__mpscq_busy(&w->inbox, &w->inbox_stub), 0))
 		inbox_drain(w);
@@ -458,7 +297,7 @@ static __attribute__((noinline)) void after_switch_op(smarm__worker *w)
 		/* A wake came during the switch (see after_switch). */
 		smarm__atomic_store_relaxed(&p->pstate, SMARM__RUNNING);
 		if (p->timed)
-			timer_cancel(p);
+			smarm__sched_timer_cancel(p);
 		local_push(w, p);
 		break;
 	default: /* OP_EXIT: nothing runs on its stack any more */
@@ -570,7 +409,8 @@ int smarm__park(smarm__actor *self, uint64_t timeout, unsigned flags)
 	self->worker = w;
 	/* Room for the timer first, so that running out of memory leaves
 	 * nothing half done. */
-	if (self->timed && timer_add(w, &self->timer, timeout) != 0) {
+	if (self->timed && 
+	    smarm__sched_timer_add(w, &self->timer, timeout) != 0) {
 		self->timed = 0;
 		return ENOMEM;
 	}
@@ -598,7 +438,7 @@ static __attribute__((noinline)) void
 make_runnable_slow(smarm__worker *w, smarm__actor *a)
 {
 	if (__builtin_expect(a->timed, 0))
-		timer_cancel(a);
+		smarm__sched_timer_cancel(a);
 	if (w)
 		STAT_INC(w, wakeups);
 	else
@@ -608,7 +448,7 @@ make_runnable_slow(smarm__worker *w, smarm__actor *a)
 		if (w == a->worker)
 			local_push(w, a);
 		else
-			send_home(a);
+			smarm__sched_send_home(a);
 	} else if (w == NULL) {
 		/* From a plain thread: the global queue, and a worker to take
 		 * it.  The push ends with a full barrier before the look for
@@ -749,7 +589,7 @@ void smarm__sched_start(smarm__worker *w, smarm__actor *a)
 	a->worker = w;
 	a->timed = 0;
 	a->timer.idx = 0;
-	a->timer.kind = TIMER_PARK;
+	a->timer.kind = SMARM__TIMER_PARK;
 	a->budget = w->h.budget;
 	smarm__atomic_store_relaxed(&a->pstate, SMARM__RUNNING);
 	STAT_INC(w, spawned);

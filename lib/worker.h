@@ -1,7 +1,8 @@
 /*
- * worker.h - a worker's fields: private to sched.c and idle.c, the two
- * halves of the worker.  No other file includes this (tests/check_layers.sh
- * checks); everything else goes through sched.h and idle.h.
+ * worker.h - a worker's fields: private to sched.c (with its timers'
+ * half, sched_timer.c) and idle.c, the two halves of the worker.  No
+ * other file includes this (tests/check_layers.sh checks); everything
+ * else goes through sched.h and idle.h.
  *
  * A runtime has `threads` workers: the thread that calls
  * smarm_runtime_run is worker 0, the others are threads started for the
@@ -26,7 +27,7 @@
  * The sleep handshake (idle.c sleeps; sched.c and idle.c rouse, with the
  * functions at the end of this file): see idle.c.
  *
- * Owns: the worker's fields, for sched.c and idle.c.
+ * Owns: the worker's fields, for sched.c, sched_timer.c and idle.c.
  * May touch: sched.h, the queues, timer.h.
  */
 #ifndef SMARM_WORKER_H
@@ -211,6 +212,14 @@ static inline int smarm__global_maybe(struct smarm_runtime *rt)
 
 /* ---- the worker's queues, for both halves ---------------------------------- */
 
+/* Anything in this worker's own queues? */
+static inline int smarm__local_work(smarm__worker *w)
+{
+	return smarm__atomic_load_relaxed(&w->runnext) != 0 ||
+		smarm__runq_len(&w->rq) != 0 ||
+		smarm__deque_maybe(&w->dq) || w->pin_head != NULL;
+}
+
 /* The run queue is full: move half of it, and a, to the global queue. */
 static __attribute__((noinline, unused)) void
 smarm__overflow(smarm__worker *w, smarm__actor *a)
@@ -276,5 +285,26 @@ static inline smarm__actor *smarm__global_take(smarm__worker *w)
 		smarm__wake_after(w);
 	return first;
 }
+
+/* ---- the timers (sched_timer.c), for sched.c ------------------------------- */
+
+/* smarm__timer.kind: an actor's timed park, or an alarm. */
+enum { SMARM__TIMER_PARK, SMARM__TIMER_ALARM };
+
+/* Add tm to go off in timeout ns in w's heap: 0 or ENOMEM. */
+int smarm__sched_timer_add(smarm__worker *w, smarm__timer *tm,
+			   uint64_t timeout);
+
+/* a was taken PARKED -> RUNNING by its waker: take its timer out. */
+void smarm__sched_timer_cancel(smarm__actor *a);
+
+/* Fire v's timers that expired by now, making their actors runnable on w
+ * (a pinned actor on its own worker): how many were queued on w.  v is w
+ * itself, or a busy worker whose timers an idle w fires. */
+unsigned smarm__sched_fire_timers(smarm__worker *w, smarm__worker *v,
+				  uint64_t now);
+
+/* A pinned actor woken away from its worker goes home, to its inbox. */
+void smarm__sched_send_home(smarm__actor *a);
 
 #endif /* SMARM_WORKER_H */
