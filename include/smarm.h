@@ -127,7 +127,11 @@ typedef struct smarm_config {
 	void (*dead_letter)(void *msg, smarm_pid to);
 	unsigned io_threads;    /* most helper threads of smarm_block_on_io;
 				   0 = SMARM_IO_THREADS_DEFAULT */
-	uintptr_t reserved[10]; /* keep zero */
+	unsigned watchdog_ms;   /* warn of a worker stuck in one actor this
+				   long; 0 = off (default: SMARM_WATCHDOG_MS
+				   from the environment, else 0) */
+	unsigned reserved_u;    /* keep zero */
+	uintptr_t reserved[9];  /* keep zero */
 } smarm_config;
 
 /* Per-spawn options.  Always fill with smarm_spawn_opts_init() first. */
@@ -166,6 +170,10 @@ SMARM_API int smarm_runtime_run(smarm_runtime *rt, smarm_fn fn, void *arg,
 SMARM_API void smarm_runtime_free(smarm_runtime *rt);
 SMARM_API int smarm_run(smarm_fn fn, void *arg, void **result);
 SMARM_API int smarm_stats_get(smarm_stats *out);
+/* Every worker and live actor of the running runtime, as text on fd: 0,
+ * EBADF, EIO, ESRCH (no run), EBUSY.  Async-signal-safe; a racy snapshot
+ * (smarm_dump(3)). */
+SMARM_API int smarm_dump(int fd);
 
 /* ---- Actors ------------------------------------------------------------- */
 

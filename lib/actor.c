@@ -177,6 +177,7 @@ int smarm_sleep(uint64_t ns)
 	/* Only a canceller takes the sleeper out of its own word and wakes
 	 * it; the timer ends the sleep otherwise. */
 	self = smarm__current(w);
+	smarm__why(self, SMARM__WHY_SLEEP, 0);
 	smarm__self_announce(self);
 	r = smarm__self_park(self, ns, 0);
 	if (r == 0) {
@@ -408,6 +409,7 @@ static int join_wait(smarm__slot *s, uint64_t timeout)
 	 * the word under the lock; a canceller, without it. */
 	s->flags |= SMARM__SLOT_JOINING;
 	smarm__wait_on(self, s, SMARM__WAIT_JOIN);
+	smarm__why(self, SMARM__WHY_JOIN, SMARM__WHY_NUM(s));
 	smarm__atomic_store_full(&s->joiner, (AO_t)self);
 	smarm__lock_drop(&s->lock);
 	r = smarm__cancel_take(self) ? ECANCELED : smarm__park(self, timeout, 0);

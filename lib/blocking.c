@@ -202,6 +202,7 @@ int smarm_block_on_io(smarm_fn fn, void *arg, void **result)
 	r = submit(pool, &j);
 	if (r)
 		return r;
+	smarm__why(self, SMARM__WHY_BLOCKING, 0);
 	for (;;) {
 		smarm__self_announce(self);
 		if (smarm__atomic_load_acquire(&j.state) >= JOB_DONE) {

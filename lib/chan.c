@@ -384,6 +384,7 @@ static int send_wait(chan *c, const void *elem, uint64_t timeout)
 	if (me.self == NULL)
 		return send_wait_thread(c, &me, timeout);
 	self = me.self;
+	smarm__why(self, SMARM__WHY_SEND, (uintptr_t)c);
 	smarm__self_announce(self);
 	smarm__lock_drop(&c->lock);
 	seen = self->cancels_seen;
@@ -626,16 +627,19 @@ int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 	smarm__worker *w = smarm__worker_at_entry();
 	struct smarm__recv_wait rw;
 	uint64_t deadline = SMARM_FOREVER;
+	smarm__actor *self;
 	int r;
 
 	if (rx == NULL || out == NULL)
 		return EINVAL;
 	if (w == NULL)
 		return EPERM;
-	rw.self = smarm__current(w);
+	self = smarm__current(w);
+	smarm__why(self, SMARM__WHY_RECV, (uintptr_t)c);
+	smarm__wait_on(self, &c->site, SMARM__WAIT_OBJ);
+	rw.self = self;
 	rw.out = out;
 	rw.delivered = 0;
-	smarm__wait_on(rw.self, &c->site, SMARM__WAIT_OBJ);
 	do {
 		smarm__lock_take(&c->lock);
 		r = recv_once(c, &rw, timeout, &deadline);

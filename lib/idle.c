@@ -693,6 +693,28 @@ void smarm__idle_stats(struct smarm_runtime *rt, smarm_stats *out)
 
 /* ---- introspection ------------------------------------------------------------- */
 
+void smarm__idle_peek(struct smarm_runtime *rt, unsigned i,
+		      smarm__wpeek *out)
+{
+	smarm__worker *w = &rt->workers[i];
+	unsigned n = 0;
+
+	out->current = *(smarm__actor *const volatile *)&w->h.current;
+	out->switches = smarm__atomic_load_relaxed(&w->h.st.switches);
+	n += smarm__atomic_load_relaxed(&w->runnext) != 0;
+	n += (unsigned)smarm__deque_len(&w->dq);
+	n += (unsigned)smarm__runq_len(&w->rq);
+	/* Its pinned list is its own: only whether it holds any. */
+	n += *(smarm__actor *const volatile *)&w->pin_head != NULL;
+	out->queued = n;
+	out->asleep = smarm__atomic_load_relaxed(&w->sleeping) != SMARM__AWAKE;
+}
+
+unsigned smarm__idle_index(struct smarm_runtime *rt, smarm__worker *w)
+{
+	return (unsigned)(w - rt->workers);
+}
+
 struct smarm_runtime *smarm__runtime_self(void)
 {
 	smarm__worker *w = smarm__worker_self();

@@ -40,6 +40,22 @@ void smarm__idle_release(struct smarm_runtime *rt);
 /* Sum the workers' counters into out. */
 void smarm__idle_stats(struct smarm_runtime *rt, smarm_stats *out);
 
+/* What a dump or the watchdog sees of a worker, from any thread: racy
+ * loads only, so safe in a signal handler and beside a stopped worker. */
+typedef struct smarm__wpeek {
+	smarm__actor *current;        /* the actor it runs; NULL in its loop */
+	uint64_t switches;            /* switches to an actor, ever */
+	unsigned queued;              /* run-next, deque, run queue, and 1
+					 for any pinned actors */
+	int asleep;                   /* in its sleep (idle.c), not spinning */
+} smarm__wpeek;
+
+void smarm__idle_peek(struct smarm_runtime *rt, unsigned i,
+		      smarm__wpeek *out);
+
+/* The number of worker w of rt. */
+unsigned smarm__idle_index(struct smarm_runtime *rt, smarm__worker *w);
+
 /* ---- introspection (tests, diagnostics): the calling actor's (idle.c) ----- */
 
 struct smarm_runtime *smarm__runtime_self(void);

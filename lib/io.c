@@ -59,19 +59,27 @@ static uint64_t end_of(uint64_t timeout)
 		now + timeout;
 }
 
-/* Wait until fd may be ready in direction dir, or until end: 0 means
- * "try again". */
-static int io_wait(smarm__actor *self, int fd, unsigned dir, uint64_t end)
+/* Wait until fd may be ready in direction dir, or until end, saying why
+ * (SMARM__WHY_READ, ...): 0 means "try again". */
+static int io_wait_why(smarm__actor *self, int fd, unsigned dir,
+		       uint64_t end, unsigned why)
 {
 	uint64_t now, left = SMARM_FOREVER;
 	int r;
 
+	smarm__why(self, why, SMARM__WHY_NUM((unsigned)fd));
 	if (end != SMARM_FOREVER) {
 		now = smarm_now();
 		left = end > now ? end - now : 0;
 	}
 	r = smarm__poll_wait(self, fd, dir, left);
 	return r == SMARM__POLL_ALWAYS ? 0 : r;
+}
+
+static int io_wait(smarm__actor *self, int fd, unsigned dir, uint64_t end)
+{
+	return io_wait_why(self, fd, dir, end, dir == SMARM__POLL_IN ?
+			   SMARM__WHY_READ : SMARM__WHY_WRITE);
 }
 
 /* An errno value as a call's answer: EWOULDBLOCK is EAGAIN. */
@@ -421,7 +429,8 @@ int smarm_signal_wait(const sigset_t *set, int *signo, uint64_t timeout)
 			r = err_now();
 			break;
 		}
-		r = io_wait(self, sfd, SMARM__POLL_IN, end);
+		r = io_wait_why(self, sfd, SMARM__POLL_IN, end,
+				SMARM__WHY_SIGNAL);
 		if (r)
 			break;
 	}

@@ -136,6 +136,18 @@ struct smarm_runtime *smarm__reach_take(void)
 	return reach_rt;
 }
 
+int smarm__reach_try(struct smarm_runtime **rt)
+{
+	unsigned i;
+
+	for (i = 0; i < 100000; i++)
+		if (smarm__lock_try(&reach_lock)) {
+			*rt = reach_rt;
+			return 0;
+		}
+	return EBUSY;
+}
+
 void smarm__reach_drop(void)
 {
 	smarm__lock_drop(&reach_lock);
@@ -222,6 +234,7 @@ static mnode *receive_parked(smarm__actor *self, uint64_t timeout, int *err)
 	int r;
 
 	smarm__wait_on(self, self, SMARM__WAIT_MBOX);
+	smarm__why(self, SMARM__WHY_MBOX, 0);
 	for (;;) {
 		/* Announce, then look again: a sender links its message,
 		 * then looks for us; a canceller counts its request, then

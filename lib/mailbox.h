@@ -118,6 +118,10 @@ unsigned smarm__cancel_all(struct smarm_runtime *rt);
 
 struct smarm_runtime *smarm__reach_take(void);
 void smarm__reach_drop(void);
+/* smarm__reach_take without waiting long: EBUSY when the registry's lock
+ * stays held (its holder may be the thread a signal handler interrupted),
+ * else 0 with the lock held and *rt set (maybe NULL). */
+int smarm__reach_try(struct smarm_runtime **rt);
 void smarm__reach_set(struct smarm_runtime *rt);
 void smarm__reach_clear(struct smarm_runtime *rt);
 

@@ -206,6 +206,7 @@ static int lock_wait(struct smarm__mutex *x, smarm__actor *self,
 	else
 		x->head = &me;
 	x->tail = &me;
+	smarm__why(self, SMARM__WHY_MUTEX, SMARM__WHY_NUM(x));
 	smarm__self_announce(self);
 	smarm__lock_drop(&x->lock);
 	seen = self->cancels_seen;

@@ -8,7 +8,8 @@
  * worker thread's alternate signal stack), idle.h (the
  * worker's loop), poll.h and blocking.h (the poller and the helper
  * threads of a run), mailbox.h (cancelling everyone at a shutdown),
- * sched.h (set-up of the workers), and below.
+ * sched.h (set-up of the workers), watch.h (a run's watcher: the dump
+ * signal, the watchdog), and below.
  */
 #include "config.h"
 
@@ -34,6 +35,7 @@
 #include "mailbox.h"
 #include "poll.h"
 #include "sched.h"
+#include "watch.h"
 
 /* One runtime runs at a time in a process: set while one does. */
 static smarm__atomic running_any = SMARM__ATOMIC_INIT(0);
@@ -125,6 +127,8 @@ static int run(smarm_runtime *rt, smarm_fn fn, void *arg, void **result,
 	smarm__poll_prepare(rt);
 	smarm__atomic_u32_store_relaxed(&rt->gate, 0);
 	err = start_workers(rt, &started);
+	if (err == 0)
+		err = smarm__watch_start(rt);
 	/* The caller is worker 0: the root is spawned from it. */
 	smarm__idle_adopt(rt, 0);
 	if (err == 0)
@@ -135,6 +139,7 @@ static int run(smarm_runtime *rt, smarm_fn fn, void *arg, void **result,
 		smarm__atomic_store_release(&rt->done, SMARM__RUN_ABORTED);
 		open_gate(rt);
 		join_workers(rt, started);
+		smarm__watch_stop(rt);
 		return err;
 	}
 	open_gate(rt);
@@ -142,6 +147,7 @@ static int run(smarm_runtime *rt, smarm_fn fn, void *arg, void **result,
 	smarm__idle_work(rt, 0);
 	smarm__guard_thread_end(&rt->threads[0].as);
 	join_workers(rt, rt->nworkers - 1);
+	smarm__watch_stop(rt);
 	smarm__pool_stop(rt);
 	switch (smarm__atomic_load_acquire(&rt->done)) {
 	case SMARM__RUN_DEADLOCK:
@@ -190,6 +196,22 @@ static unsigned threads_from_env(void)
 	return (unsigned)n;
 }
 
+/* SMARM_WATCHDOG_MS, when it is a number of milliseconds (else 0: off). */
+static unsigned watchdog_from_env(void)
+{
+	const char *e = getenv("SMARM_WATCHDOG_MS");
+	char *end;
+	unsigned long n;
+
+	if (e == NULL || *e < '0' || *e > '9')
+		return 0;
+	errno = 0;
+	n = strtoul(e, &end, 10);
+	if (errno || *end != '\0' || n > INT32_MAX)
+		return 0;
+	return (unsigned)n;
+}
+
 static int guard_from_env(void)
 {
 	const char *e = getenv("SMARM_STACK_GUARD");
@@ -216,6 +238,7 @@ void smarm_config_init(smarm_config *cfg)
 	cfg->stack_guard = guard_from_env();
 	cfg->stack_size = SMARM_STACK_DEFAULT;
 	cfg->preempt_budget = SMARM_PREEMPT_DEFAULT;
+	cfg->watchdog_ms = watchdog_from_env();
 }
 
 int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
@@ -234,6 +257,8 @@ int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
 	for (i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
 		if (cfg->reserved[i])
 			return EINVAL; /* a field from a later version */
+	if (cfg->reserved_u != 0 || cfg->watchdog_ms > INT32_MAX)
+		return EINVAL;
 	if (cfg->threads == 0 || cfg->threads > SMARM_THREADS_MAX ||
 	    cfg->io_threads > SMARM_IO_THREADS_MAX ||
 	    cfg->stack_size < SMARM_STACK_MIN ||

@@ -85,6 +85,7 @@ typedef struct smarm__actor {
 	int wake;                         /* why a park ended: 0 or ETIMEDOUT */
 	unsigned budget;                  /* preemption points left */
 	smarm__atomic pstate;             /* SMARM__RUNNING, ... */
+	smarm__atomic why;                /* what its last park waited on */
 	smarm__mpscq_node wake_link;      /* in an inbox or the global queue */
 	smarm__flink free_link;           /* in a free list, once ended */
 	/* Its mailbox (actor.c's): messages from any thread, the stub node
@@ -256,6 +257,39 @@ static inline void smarm__counter_add(smarm__atomic *c, AO_t d)
  * so that a runtime whose actors all wait is not taken for deadlocked.
  */
 int smarm__park(smarm__actor *self, uint64_t timeout, unsigned flags);
+
+/*
+ * Why an actor waits (smarm__actor.why), for smarm_dump and the gdb
+ * script (gdb/smarm.py decodes it: keep the numbers): a kind in the low
+ * SMARM__WHY_SHIFT bits, ORed with what it waits on: the address of a
+ * channel (malloc'd, so 16-aligned: the kind's bits are free), or a
+ * number shifted past the kind (SMARM__WHY_NUM: an fd, a count, the
+ * address of a slot or of a mutex, which the user aligns).  Every wait stores it before
+ * it parks, one relaxed store; others read it racily, and only while the
+ * actor is PARKED.
+ */
+enum {
+	SMARM__WHY_NONE = 0,
+	SMARM__WHY_RECV = 1,      /* a channel (smarm_recv) */
+	SMARM__WHY_SEND = 2,      /* a bounded channel's room */
+	SMARM__WHY_MBOX = 3,      /* its mailbox (smarm_receive) */
+	SMARM__WHY_JOIN = 4,      /* a slot's address (smarm_join) */
+	SMARM__WHY_MUTEX = 5,     /* a smarm_mutex */
+	SMARM__WHY_SLEEP = 6,     /* smarm_sleep */
+	SMARM__WHY_READ = 7,      /* an fd, readable */
+	SMARM__WHY_WRITE = 8,     /* an fd, writable */
+	SMARM__WHY_BLOCKING = 9,  /* smarm_block_on_io's job */
+	SMARM__WHY_SIGNAL = 10,   /* smarm_signal_wait (its signalfd) */
+	SMARM__WHY_SELECT = 11    /* smarm_select over a count of channels */
+};
+#define SMARM__WHY_SHIFT 4
+#define SMARM__WHY_NUM(n) ((uintptr_t)(n) << SMARM__WHY_SHIFT)
+
+static inline void smarm__why(smarm__actor *self, unsigned kind,
+			      uintptr_t what)
+{
+	smarm__atomic_store_relaxed(&self->why, (AO_t)what | kind);
+}
 
 /* Wake a parked actor, or make its next park return at once.  Callable
  * from any thread.  One waker per park: only whoever took the actor out

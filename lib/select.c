@@ -146,6 +146,7 @@ static int wait_once(smarm_rx **rxs, size_t n, struct smarm__recv_wait *recs,
 {
 	int r, woken;
 
+	smarm__why(self, SMARM__WHY_SELECT, SMARM__WHY_NUM(n));
 	smarm__self_announce(self);
 	r = enlist(rxs, n, recs, self);
 	if (r == 0)

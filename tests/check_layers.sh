@@ -32,8 +32,8 @@ floor_of() {
 	idle) echo 6 ;;
 	mailbox | mutex) echo 7 ;;
 	actor) echo 8 ;;
-	chan | io | blocking | preempt | guard) echo 9 ;;
-	supervisor | group | select) echo 10 ;;
+	chan | io | blocking | preempt | guard | dump) echo 9 ;;
+	supervisor | group | select | watch) echo 10 ;;
 	runtime) echo 11 ;;
 	error) echo 12 ;;
 	*) echo "" ;;
