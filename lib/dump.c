@@ -38,6 +38,9 @@
 /* Tries of a lock before giving up on it. */
 #define TRIES 1000u
 
+/* A wait reason's kind (sched.h, smarm__why). */
+#define KIND(why) ((unsigned)((why) & ((1u << SMARM__WHY_SHIFT) - 1)))
+
 /* ---- text on the stack, written with write(2) ---------------------------- */
 
 typedef struct out {
@@ -131,7 +134,7 @@ static void put_wait(out *o, AO_t why)
 	uintptr_t p = why & ~(AO_t)((1u << SMARM__WHY_SHIFT) - 1);
 	uintptr_t n = why >> SMARM__WHY_SHIFT;
 
-	switch (why & ((1u << SMARM__WHY_SHIFT) - 1)) {
+	switch (KIND(why)) {
 	case SMARM__WHY_RECV:
 		put_s(o, "channel recv ");
 		put_x(o, p);
@@ -210,12 +213,12 @@ static void put_actor(out *o, struct smarm_runtime *rt, const seen *s,
 		put_s(o, ": ");
 		put_wait(o, s->why);
 		if (s->timed) {
-			put_s(o, (s->why & 15) == SMARM__WHY_SLEEP ?
-			      ", " : ", timeout in ");
+			int sleep = KIND(s->why) == SMARM__WHY_SLEEP;
+
+			put_s(o, sleep ? ", " : ", timeout in ");
 			put_u(o, s->deadline > now ?
 			      (s->deadline - now) / 1000000u : 0);
-			put_s(o, (s->why & 15) == SMARM__WHY_SLEEP ?
-			      " ms left" : " ms");
+			put_s(o, sleep ? " ms left" : " ms");
 		}
 	} else {
 		put_s(o, s->pstate == SMARM__NOTIFIED ? ": waking" :
