@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include "mailbox.h"
+
 /* Dump into a memory file and return its text (static buffer). */
 static char text[1 << 16];
 
@@ -290,6 +292,12 @@ START_TEST(test_dump_no_run)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(smarm_dump(fd), ESRCH);
 	ck_assert_int_eq(smarm_dump(-1), EBADF);
+	/* The registry held, as by a thread a signal interrupted: the dump
+	 * gives up instead of waiting. */
+	smarm__reach_take();
+	ck_assert_int_eq(smarm_dump(fd), EBUSY);
+	smarm__reach_drop();
+	ck_assert_int_eq(smarm_dump(fd), ESRCH);
 	close(fd);
 }
 END_TEST
@@ -299,14 +307,47 @@ END_TEST
 struct from_thread {
 	int fd;
 	int err;
+	int in_handler;       /* dump from a signal handler of the thread's */
 	volatile int done;
 };
+
+static struct from_thread *handler_job;
+static volatile sig_atomic_t handled;
+
+static void dump_handler(int sig)
+{
+	(void)sig;
+	handler_job->err = smarm_dump(handler_job->fd);
+	handled = 1;
+}
 
 static void *dumper(void *p)
 {
 	struct from_thread *f = p;
+	struct sigaction sa;
 
-	f->err = smarm_dump(f->fd);
+	if (f->in_handler) {
+		/* raise() in this thread runs the handler here (at once, or
+		 * soon under valgrind).  A thread made by an actor starts
+		 * with its worker's mask, which may block every signal. */
+		uint64_t end = now_ms() + 20000;
+		sigset_t usr2;
+
+		sigemptyset(&usr2);
+		sigaddset(&usr2, SIGUSR2);
+		pthread_sigmask(SIG_UNBLOCK, &usr2, NULL);
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = dump_handler;
+		sigemptyset(&sa.sa_mask);
+		handler_job = f;
+		handled = 0;
+		sigaction(SIGUSR2, &sa, NULL);
+		raise(SIGUSR2);
+		while (!handled && now_ms() < end)
+			nap_us(1000);
+	} else {
+		f->err = smarm_dump(f->fd);
+	}
 	__atomic_store_n(&f->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -328,7 +369,7 @@ static void *thread_root(void *p)
 
 START_TEST(test_dump_from_thread)
 {
-	struct from_thread f = { memfd_create("dump", 0), -1, 0 };
+	struct from_thread f = { memfd_create("dump", 0), -1, _i, 0 };
 	const char *t;
 
 	ck_assert_int_ge(f.fd, 0);
@@ -508,7 +549,8 @@ static Suite *dump_suite(void)
 	tcase_add_test(tc, test_dump_kinds);
 	tcase_add_test(tc, test_dump_bad_fd);
 	tcase_add_test(tc, test_dump_no_run);
-	tcase_add_test(tc, test_dump_from_thread);
+	/* From a plain thread, then from its signal handler. */
+	tcase_add_loop_test(tc, test_dump_from_thread, 0, 2);
 
 	tc = tcase_add(s, "signal");
 	tcase_add_test(tc, test_dump_signal);
