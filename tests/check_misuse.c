@@ -414,6 +414,54 @@ START_TEST(test_cancel_self)
 }
 END_TEST
 
+/* A pid kept from an earlier runtime names no actor of a later one, even
+ * at the same slot: every call answers ESRCH (cancel must not reach the
+ * new actor). */
+static smarm_pid kept;
+
+static void *keep_self(void *arg)
+{
+	(void)arg;
+	kept = smarm_self();
+	return NULL;
+}
+
+static void *later_root(void *arg)
+{
+	char buf[SMARM_NAME_MAX];
+
+	(void)arg;
+	ck_assert_int_eq(smarm_pid_eq(kept, SMARM_PID_NONE), 0);
+	ck_assert_int_eq(smarm_pid_eq(kept, smarm_self()), 0);
+	MISUSE(smarm_join(kept, NULL, 0), ESRCH);
+	MISUSE(smarm_detach(kept), ESRCH);
+	MISUSE(smarm_name(kept, buf, sizeof(buf)), ESRCH);
+	MISUSE(smarm_send_to(kept, buf), ESRCH);
+	MISUSE(smarm_monitor(kept), ESRCH);
+	MISUSE(smarm_cancel(kept), ESRCH);
+	ck_assert_int_eq(smarm_cancelled(), 0);
+	return NULL;
+}
+
+START_TEST(test_pid_of_earlier_runtime)
+{
+	run_in_actor(keep_self, NULL);  /* a runtime, freed */
+	run_in_actor(later_root, NULL); /* a new one */
+}
+END_TEST
+
+/* The same runtime run twice: the first run's root is gone. */
+START_TEST(test_pid_of_earlier_run)
+{
+	smarm_runtime *rt;
+
+	ck_assert_int_eq(smarm_runtime_new(&rt, NULL), 0);
+	ck_assert_int_eq(smarm_runtime_run(rt, keep_self, NULL, NULL), 0);
+	ck_assert_int_eq(smarm_runtime_run(rt, later_root, NULL, NULL), 0);
+	smarm_runtime_free(rt);
+}
+END_TEST
+
 /* ---- calls from a plain thread ------------------------------------------------- */
 
 static void *thread_calls(void *arg)
@@ -707,6 +755,8 @@ static Suite *misuse_suite(void)
 	tcase_add_test(tc, test_pids);
 	tcase_add_test(tc, test_join_twice);
 	tcase_add_test(tc, test_cancel_self);
+	tcase_add_test(tc, test_pid_of_earlier_runtime);
+	tcase_add_test(tc, test_pid_of_earlier_run);
 
 	tc = tcase_add(s, "threads");
 	tcase_add_test(tc, test_thread_no_runtime);
