@@ -446,6 +446,9 @@ static void *later_root(void *arg)
 START_TEST(test_pid_of_earlier_runtime)
 {
 	run_in_actor(keep_self, NULL);  /* a runtime, freed */
+	/* between runtimes, from this thread */
+	MISUSE(smarm_cancel(kept), ESRCH);
+	MISUSE(smarm_send_to(kept, &kept), ESRCH);
 	run_in_actor(later_root, NULL); /* a new one */
 }
 END_TEST
@@ -544,6 +547,108 @@ END_TEST
 START_TEST(test_exit_outside)
 {
 	smarm_exit(NULL);
+}
+END_TEST
+
+/* Options and settings out of range. */
+static void *opts_root(void *arg)
+{
+	smarm_spawn_opts o;
+	smarm_pid p, gone;
+
+	(void)arg;
+	smarm_spawn_opts_init(&o);
+	o.stack_size = SMARM_STACK_MIN - 1;
+	MISUSE(smarm_spawn_opt(&p, nothing, NULL, &o), EINVAL);
+	o.stack_size = (size_t)SMARM_STACK_MAX + 1;
+	MISUSE(smarm_spawn_opt(&p, nothing, NULL, &o), EINVAL);
+	smarm_spawn_opts_init(&o);
+	o.flags = 0x80u;
+	MISUSE(smarm_spawn_opt(&p, nothing, NULL, &o), EINVAL);
+	smarm_spawn_opts_init(&o);
+	o.reserved[3] = 1;
+	MISUSE(smarm_spawn_opt(&p, nothing, NULL, &o), EINVAL);
+	smarm_spawn_opts_init(&o);
+	MISUSE(smarm_spawn_opt(NULL, nothing, NULL, &o), EINVAL);
+	spawn_ok(&gone, nothing, NULL);
+	ck_assert_int_eq(smarm_join(gone, NULL, SMARM_FOREVER), 0);
+	o.supervisor = gone;
+	MISUSE(smarm_spawn_opt(&p, nothing, NULL, &o), ESRCH);
+	o.supervisor = NEVER;
+	MISUSE(smarm_spawn_opt(&p, nothing, NULL, &o), ESRCH);
+	return NULL;
+}
+
+START_TEST(test_opts)
+{
+	smarm_runtime *rt = NULL;
+	smarm_config cfg;
+
+	run_in_actor(opts_root, NULL);
+	smarm_config_init(&cfg);
+	cfg.stack_size = SMARM_STACK_MIN - 1;
+	MISUSE(smarm_runtime_new(&rt, &cfg), EINVAL);
+	smarm_config_init(&cfg);
+	cfg.stack_guard = 7;
+	MISUSE(smarm_runtime_new(&rt, &cfg), EINVAL);
+	smarm_config_init(&cfg);
+	cfg.io_threads = SMARM_IO_THREADS_MAX + 1;
+	MISUSE(smarm_runtime_new(&rt, &cfg), EINVAL);
+	smarm_config_init(&cfg);
+	cfg.reserved[9] = 1;
+	MISUSE(smarm_runtime_new(&rt, &cfg), EINVAL);
+	ck_assert_ptr_null(rt);
+}
+END_TEST
+
+/* A receiving handle twice in one select, and a shutdown asked twice. */
+static void *twice_sender(void *arg)
+{
+	uint64_t v = 5;
+
+	smarm_sleep(MS);
+	ck_assert_int_eq(smarm_send(arg, &v), 0);
+	return NULL;
+}
+
+static void *twice_root(void *arg)
+{
+	smarm_tx *tx;
+	smarm_rx *rx, *rxs[3];
+	smarm_pid p;
+	size_t ready = 9;
+	uint64_t v = 0;
+
+	(void)arg;
+	chan_ok(&tx, &rx, sizeof(v));
+	rxs[0] = rx;
+	rxs[1] = NULL;
+	rxs[2] = rx;
+	MISUSE(smarm_select(rxs, 3, &ready, MS), ETIMEDOUT);
+	spawn_ok(&p, twice_sender, tx);
+	ck_assert_int_eq(smarm_select(rxs, 3, &ready, SMARM_FOREVER), 0);
+	ck_assert(ready == 0 || ready == 2);
+	ck_assert_int_eq(smarm_recv(rx, &v, 0), 0);
+	ck_assert_uint_eq(v, 5);
+	join_ok(p);
+	ck_assert_int_eq(smarm_tx_close(tx), 0);
+	ck_assert_int_eq(smarm_select(rxs, 3, &ready, SMARM_FOREVER), 0);
+	MISUSE(smarm_recv(rx, &v, 0), EPIPE);
+	ck_assert_int_eq(smarm_rx_close(rx), 0);
+	/* a shutdown asked twice ends the run once */
+	spawn_ok(&p, sleeper, NULL);
+	ck_assert_int_eq(smarm_detach(p), 0);
+	ck_assert_int_eq(smarm_shutdown(SMARM_FOREVER), 0);
+	ck_assert_int_eq(smarm_shutdown(0), 0);
+	return NULL;
+}
+
+START_TEST(test_twice)
+{
+	void *res;
+	int err = run_default(twice_root, NULL, &res);
+
+	ck_assert(err == 0 || err == ETIMEDOUT);
 }
 END_TEST
 
@@ -648,6 +753,16 @@ static void *mutex_waiter(void *arg)
 	return (void *)(intptr_t)smarm_mutex_lock(w->m, LONG);
 }
 
+static void *not_owner(void *arg)
+{
+	return (void *)(intptr_t)smarm_mutex_unlock(arg);
+}
+
+static void *destroy_thread(void *arg)
+{
+	return (void *)(intptr_t)smarm_mutex_destroy(arg);
+}
+
 static void *mutex_root(void *arg)
 {
 	struct waiter w;
@@ -668,6 +783,16 @@ static void *mutex_root(void *arg)
 	MISUSE(smarm_mutex_lock(&m, LONG), EDEADLK);
 	MISUSE(smarm_mutex_trylock(&m), EBUSY);
 	MISUSE(smarm_mutex_destroy(&m), EBUSY); /* held */
+	p = SMARM_PID_NONE;
+	ck_assert_int_eq((int)(intptr_t)pinned_join(not_owner, &m), EPERM);
+	{
+		pthread_t th;
+		void *r;
+
+		ck_assert_int_eq(pthread_create(&th, NULL, destroy_thread, &m), 0);
+		ck_assert_int_eq(pthread_join(th, &r), 0);
+		ck_assert_int_eq((int)(intptr_t)r, EBUSY);
+	}
 	w.m = &m;
 	atomic_store(&w.started, 0);
 	spawn_ok(&p, mutex_waiter, &w);
@@ -690,6 +815,44 @@ START_TEST(test_mutex)
 END_TEST
 
 /* ---- groups, supervisors, I/O, errors ---------------------------------------- */
+
+static void *panicker(void *arg)
+{
+	(void)arg;
+	smarm_panic("on purpose");
+}
+
+static void *groups_root(void *arg)
+{
+	smarm_group *g;
+	smarm_pid p;
+	void *res = NULL;
+
+	(void)arg;
+	ck_assert_int_eq(smarm_group_new(&g), 0);
+	MISUSE(smarm_group_join(g, 0), 0); /* empty */
+	ck_assert_int_eq(smarm_group_spawn(g, &p, nothing, NULL), 0);
+	ck_assert_int_eq(smarm_group_join(g, SMARM_FOREVER), 0);
+	MISUSE(smarm_group_join(g, SMARM_FOREVER), 0); /* joined already */
+	MISUSE(smarm_join(p, NULL, 0), ESRCH);        /* the group's */
+	MISUSE(smarm_group_cancel(g), 0);
+	ck_assert_int_eq(smarm_group_spawn(g, &p, sleeper, NULL), 0);
+	MISUSE(smarm_group_join(g, 0), ETIMEDOUT);
+	smarm_group_free(g); /* cancels and joins the sleeper */
+	MISUSE(smarm_cancel(p), ESRCH);
+	/* a panicked actor: joined once, with its reason */
+	spawn_ok(&p, panicker, NULL);
+	MISUSE(smarm_join(p, &res, SMARM_FOREVER), SMARM_EPANIC);
+	free(res);
+	MISUSE(smarm_join(p, &res, SMARM_FOREVER), ESRCH);
+	return NULL;
+}
+
+START_TEST(test_groups)
+{
+	run_in_actor(groups_root, NULL);
+}
+END_TEST
 
 static void *others_root(void *arg)
 {
@@ -719,6 +882,11 @@ static void *others_root(void *arg)
 	MISUSE(smarm_signal_wait(&set, &signo, 0), EINVAL); /* empty */
 	sigaddset(&set, SIGUSR1);
 	MISUSE(smarm_signal_wait(&set, NULL, 0), EINVAL);
+	sigaddset(&set, SIGKILL);
+	MISUSE(smarm_signal_wait(&set, &signo, 0), EINVAL);
+	sigdelset(&set, SIGKILL);
+	sigaddset(&set, SIGSEGV);
+	MISUSE(smarm_signal_wait(&set, &signo, 0), EINVAL);
 	MISUSE(smarm_read(-1, buf, sizeof(buf), &done, 0), EBADF);
 	MISUSE(smarm_read(0, buf, sizeof(buf), NULL, 0), EINVAL);
 	MISUSE(smarm_write(-1, buf, sizeof(buf), &done, 0), EBADF);
@@ -764,12 +932,15 @@ static Suite *misuse_suite(void)
 	tcase_add_test_raise_signal(tc, test_exit_outside, SIGABRT);
 
 	tc = tcase_add(s, "runtimes");
+	tcase_add_test(tc, test_opts);
+	tcase_add_test(tc, test_twice);
 	tcase_add_test(tc, test_runtime_args);
 	tcase_add_test(tc, test_second_runtime);
 
 	tc = tcase_add(s, "others");
 	tcase_add_test(tc, test_mutex);
 	tcase_add_test(tc, test_others);
+	tcase_add_test(tc, test_groups);
 
 	return s;
 }
