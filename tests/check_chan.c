@@ -1628,8 +1628,10 @@ static void *close_wakes_root(void *arg)
 			c.delay = 30 * MS;
 			c.nsend = nsend;
 			chan_ok(&c.tx, &rx, sizeof(uint64_t));
-			spawn_ok(&pid, closer_actor, &c);
+			/* before the spawn: on another worker, the closer's
+			 * sleep may start before the spawn returns */
 			t0 = smarm_now();
+			spawn_ok(&pid, closer_actor, &c);
 			expect_close(rx, timeouts[i], nsend, t0);
 			join_ok(pid);
 			ck_assert_int_eq(smarm_rx_close(rx), 0);
