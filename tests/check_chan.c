@@ -623,7 +623,16 @@ static void *enomem_injected_root(void *arg)
 	ck_assert_int_eq(smarm_try_recv(rx, out), 0);
 	ck_assert_uint_eq(out[0], (unsigned)k);
 	ck_assert_int_eq(smarm_try_recv(rx, out), EAGAIN);
+
+	/* a clone needs a record of its own: with none pooled and no
+	 * memory, NULL, and the channel's senders stay as they were */
+	if (smarm__chan_ends_pooled() == 0) {
+		fail_countdown = 1;
+		ck_assert_ptr_null(smarm_tx_clone(tx));
+		fail_countdown = 0;
+	}
 	ck_assert_int_eq(smarm_tx_close(tx), 0);
+	ck_assert_int_eq(smarm_try_recv(rx, out), EPIPE);
 	ck_assert_int_eq(smarm_rx_close(rx), 0);
 	while (np > 0) {
 		np--;
