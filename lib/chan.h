@@ -61,8 +61,9 @@ struct smarm__send_wait {
 	int err;                  /* 0, or EPIPE: the receiver closed */
 };
 
-/* An end: what a handle's address bits point at.  handle and chan are
- * written only while no open handle names the record. */
+/* An end: what a handle's address bits point at.  handle moves on at the
+ * close, with a compare-and-swap; chan is written only while no open
+ * handle names the record. */
 typedef struct smarm__end {
 	smarm__atomic handle;     /* the value of its open handle: the
 				     record's address, and its tag (a
@@ -112,7 +113,7 @@ static inline AO_t smarm__end_tag(const void *h)
 
 /* The channel of an open handle of the given kind (SMARM__END_TX or
  * SMARM__END_RX); NULL when h is closed, stale or of the other kind.  h
- * is not NULL.  One load and one compare: the record holds the value of
+ * must not be NULL (every caller answers EINVAL for that first).  One load and one compare: the record holds the value of
  * its open handle.  A call racing with the close of the same handle may
  * get either answer (as with close(2) of an fd in use). */
 static inline smarm__chan *smarm__end_chan(const void *h, unsigned kind)
