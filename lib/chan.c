@@ -3,12 +3,13 @@
  * bounded, with one receiver that parks while it is empty and senders
  * that park while a bounded one is full.
  *
- * Owns: the channel and the pool of free ones.  May touch: chan.h,
- * sched.h (park, wake, cancellation), lock.h, freelist.h, timer.h.  Never
- * a worker's fields.
+ * Owns: sending and receiving on a channel, and what closing an end does
+ * to those waiting.  May touch: chan.h, sched.h (park, wake,
+ * cancellation), lock.h, freelist.h, timer.h.  Never a worker's fields.
  *
- * A channel is one allocation; smarm_tx and smarm_rx both point at it.
- * Its queue, its counts and who waits on it are guarded by the channel's
+ * A channel is one allocation; smarm_tx and smarm_rx are checked handles
+ * of its ends (chan.h, chanend.c), and every call here first checks the
+ * one it is given (EBADF for a closed or stale handle).  Its queue, its counts and who waits on it are guarded by the channel's
  * spin lock (lock.h), taken for a few dozen instructions: a send takes it
  * once, hands its element to the parked receiver or links it in the
  * queue, and wakes that receiver after dropping it.  The unlock is a
@@ -44,14 +45,14 @@
  * list of spares (up to SPARES of them), and the next sends take them
  * instead of calling malloc.
  *
- * Lifetime.  `refs` counts the receiving end plus every sending handle;
- * the last close frees whatever is still queued and gives the channel to
- * a pool that keeps its memory for the next smarm_channel until the
- * library is unloaded.  A canceller (sched.h) may hold a stale pointer to
- * a channel its actor waited on: it takes that channel's lock and looks
- * for the actor among its waiters, which is safe on memory that stays a
- * channel.  Recycling never writes the lock, and `waiter` is NULL in a
- * channel nobody waits on.
+ * Lifetime (chanend.c).  `refs` counts the receiving end plus every
+ * sending handle; the last close frees whatever is still queued
+ * (smarm__chan_empty) and gives the channel to a pool that keeps its
+ * memory until the library is unloaded.  A canceller (sched.h) may hold
+ * a stale pointer to a channel its actor waited on: it takes that
+ * channel's lock and looks for the actor among its waiters, which is
+ * safe on memory that stays a channel.  Recycling never writes the lock,
+ * and `waiter` is NULL in a channel nobody waits on.
  */
 #include "config.h"
 
@@ -78,109 +79,6 @@ typedef smarm__chan chan;
  * of a producer on another worker, few enough to matter little. */
 #define SPARES 64u
 
-/* Free channels, kept for reuse (see Lifetime). */
-static smarm__fpool pool; /* all-zero: empty, unlocked */
-
-static void kick(smarm__waitable *obj, smarm__actor *a);
-
-/* A channel from the pool, or a new one; NULL when memory runs out. */
-static chan *chan_new(void)
-{
-	smarm__flink *x;
-	chan *c;
-
-	smarm__lock_take(&pool.lock);
-	x = smarm__fpool_head(&pool);
-	if (x != NULL) {
-		smarm__atomic_store_relaxed(&pool.head, (AO_t)x->next);
-		pool.n--;
-	}
-	smarm__lock_drop(&pool.lock);
-	if (x != NULL)
-		return (chan *)(void *)((char *)x - offsetof(chan, free_link));
-	c = calloc(1, sizeof(*c));
-	if (c != NULL) {
-		smarm__lock_init(&c->lock);
-		c->site.kick = kick;
-	}
-	return c;
-}
-
-/* Give an unused channel (no waiter, nothing queued) to the pool. */
-static void chan_free(chan *c)
-{
-	smarm__chan_set_head(c, NULL);
-	c->tail = c->spare = NULL;
-	c->nspare = 0;
-	c->sq_head = c->sq_tail = NULL;
-	c->len = 0;
-	c->rx_closed = 0;
-	smarm__lock_take(&pool.lock);
-	c->free_link.next = smarm__fpool_head(&pool);
-	smarm__atomic_store_relaxed(&pool.head, (AO_t)&c->free_link);
-	pool.n++;
-	smarm__lock_drop(&pool.lock);
-}
-
-/* Free channels in the pool (for tests). */
-size_t smarm__chan_pooled(void)
-{
-	size_t n;
-
-	smarm__lock_take(&pool.lock);
-	n = pool.n;
-	smarm__lock_drop(&pool.lock);
-	return n;
-}
-
-/* The library is unloaded: give the pool's memory back. */
-static __attribute__((destructor)) void pool_fini(void)
-{
-	smarm__flink *x = smarm__fpool_head(&pool), *next;
-
-	for (; x != NULL; x = next) {
-		next = x->next;
-		free((char *)x - offsetof(chan, free_link));
-	}
-	smarm__atomic_store_relaxed(&pool.head, 0);
-}
-
-static int channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size,
-		   size_t cap)
-{
-	chan *c;
-
-	if (tx == NULL || rx == NULL || elem_size == 0)
-		return EINVAL;
-	if (elem_size > SIZE_MAX - sizeof(node))
-		return ENOMEM;
-	c = chan_new();
-	if (c == NULL)
-		return ENOMEM;
-	c->elem_size = elem_size;
-	c->cap = cap;
-	__atomic_store_n(&c->senders, 1, __ATOMIC_RELEASE);
-	smarm__atomic_store_relaxed(&c->refs, 2);
-	/* Handing the pointers to another thread (through whatever the
-	 * program uses) orders these stores before that thread's use. */
-	*tx = (smarm_tx *)c;
-	*rx = (smarm_rx *)c;
-	return 0;
-}
-
-int smarm_channel(smarm_tx **tx, smarm_rx **rx, size_t elem_size)
-{
-	return channel(tx, rx, elem_size, 0);
-}
-
-int smarm_channel_bounded(smarm_tx **tx, smarm_rx **rx, size_t elem_size,
-			  size_t capacity)
-{
-	if (capacity == 0)
-		return EINVAL;
-	return channel(tx, rx, elem_size, capacity);
-}
-
 static void free_nodes(node *n)
 {
 	node *next;
@@ -201,15 +99,18 @@ static inline void copy_elem(void *dst, const void *src, size_t size)
 		memcpy(dst, src, size);
 }
 
-static void unref(chan *c)
+/* The last reference is gone: free the nodes, empty the channel for the
+ * pool (chanend.c). */
+void smarm__chan_empty(chan *c)
 {
-	/* Full barrier: every use of the channel by this handle happens
-	 * before the last one frees it. */
-	if (smarm__atomic_fetch_add_full(&c->refs, (AO_t)-1) == 1) {
-		free_nodes(c->head);
-		free_nodes(c->spare);
-		chan_free(c);
-	}
+	free_nodes(c->head);
+	free_nodes(c->spare);
+	smarm__chan_set_head(c, NULL);
+	c->tail = c->spare = NULL;
+	c->nspare = 0;
+	c->sq_head = c->sq_tail = NULL;
+	c->len = 0;
+	c->rx_closed = 0;
 }
 
 /* Keep n among the channel's spare nodes, or free it (under the
@@ -481,16 +382,26 @@ chan_send(chan *c, const void *elem, uint64_t timeout)
 
 int smarm_send(smarm_tx *tx, const void *elem)
 {
+	chan *c;
+
 	if (tx == NULL || elem == NULL)
 		return EINVAL;
-	return chan_send((chan *)tx, elem, SMARM_FOREVER);
+	c = smarm__end_chan(tx, SMARM__END_TX);
+	if (c == NULL)
+		return EBADF;
+	return chan_send(c, elem, SMARM_FOREVER);
 }
 
 int smarm_send_timed(smarm_tx *tx, const void *elem, uint64_t timeout)
 {
+	chan *c;
+
 	if (tx == NULL || elem == NULL)
 		return EINVAL;
-	return chan_send((chan *)tx, elem, timeout);
+	c = smarm__end_chan(tx, SMARM__END_TX);
+	if (c == NULL)
+		return EBADF;
+	return chan_send(c, elem, timeout);
 }
 
 /* ---- receive ---------------------------------------------------------------- */
@@ -518,14 +429,17 @@ static inline int take(chan *c, void *out, smarm__actor **sa,
 
 int smarm_try_recv(smarm_rx *rx, void *out)
 {
-	chan *c = (chan *)rx;
 	smarm__worker *w;
 	smarm__actor *sa = NULL;
 	smarm__atomic_u32 *st = NULL;
 	int got, closed;
+	chan *c;
 
 	if (rx == NULL || out == NULL)
 		return EINVAL;
+	c = smarm__end_chan(rx, SMARM__END_RX);
+	if (c == NULL)
+		return EBADF;
 	w = smarm__worker_at_entry();
 	if (w == NULL)
 		return EPERM;
@@ -565,7 +479,7 @@ static void stop_waiting(chan *c, struct smarm__recv_wait *rw)
 
 /* A canceller: take a out of `waiter` if it waits here in smarm_recv, and
  * wake it (a selecting actor waits in its own word: see select.c). */
-static void kick(smarm__waitable *obj, smarm__actor *a)
+void smarm__chan_kick(smarm__waitable *obj, smarm__actor *a)
 {
 	chan *c = (chan *)(void *)obj;
 	int mine;
@@ -623,15 +537,18 @@ recv_once(chan *c, struct smarm__recv_wait *rw, uint64_t timeout,
 
 int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 {
-	chan *c = (chan *)rx;
 	smarm__worker *w = smarm__worker_at_entry();
 	struct smarm__recv_wait rw;
 	uint64_t deadline = SMARM_FOREVER;
 	smarm__actor *self;
+	chan *c;
 	int r;
 
 	if (rx == NULL || out == NULL)
 		return EINVAL;
+	c = smarm__end_chan(rx, SMARM__END_RX);
+	if (c == NULL)
+		return EBADF;
 	if (w == NULL)
 		return EPERM;
 	self = smarm__current(w);
@@ -651,30 +568,15 @@ int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 	return 0;
 }
 
-/* ---- handles ---------------------------------------------------------------- */
+/* ---- the ends' closes (chanend.c) ------------------------------------------ */
 
-smarm_tx *smarm_tx_clone(smarm_tx *tx)
+/* One sending handle fewer.  The last one gone: a waiting receiver
+ * learns of it. */
+void smarm__chan_tx_gone(chan *c)
 {
-	chan *c = (chan *)tx;
-
-	if (tx == NULL)
-		return NULL;
-	smarm__lock_take(&c->lock);
-	__atomic_store_n(&c->senders, c->senders + 1, __ATOMIC_RELEASE);
-	smarm__lock_drop(&c->lock);
-	smarm__atomic_fetch_add_full(&c->refs, 1);
-	return tx;
-}
-
-int smarm_tx_close(smarm_tx *tx)
-{
-	chan *c = (chan *)tx;
 	struct smarm__recv_wait *rw;
 	smarm__actor *w = NULL;
 
-	if (tx == NULL)
-		return EINVAL;
-	/* The last sender gone: a waiting receiver learns of it. */
 	smarm__lock_take(&c->lock);
 	rw = c->waiter;
 	__atomic_store_n(&c->senders, c->senders - 1, __ATOMIC_RELEASE);
@@ -686,28 +588,23 @@ int smarm_tx_close(smarm_tx *tx)
 	smarm__lock_drop(&c->lock);
 	if (w)
 		smarm__wake(w);
-	unref(c);
-	return 0;
 }
 
-int smarm_rx_close(smarm_rx *rx)
+/* The receiving end is closed: senders that see the flag stop queueing,
+ * what is queued is discarded, and every waiting sender learns of it,
+ * one at a time. */
+void smarm__chan_rx_gone(chan *c)
 {
-	chan *c = (chan *)rx;
 	smarm__atomic_u32 *st;
 	smarm__actor *sa;
 	node *q;
 
-	if (rx == NULL)
-		return EINVAL;
-	/* Senders that see the flag stop queueing; what is queued is
-	 * discarded here. */
 	smarm__lock_take(&c->lock);
 	c->rx_closed = 1;
 	q = c->head;
 	smarm__chan_set_head(c, NULL);
 	c->tail = NULL;
 	c->len = 0;
-	/* Every waiting sender learns of it, one at a time. */
 	while (c->sq_head != NULL) {
 		st = NULL;
 		sa = sender_done(c, EPIPE, &st);
@@ -717,6 +614,4 @@ int smarm_rx_close(smarm_rx *rx)
 	}
 	smarm__lock_drop(&c->lock);
 	free_nodes(q);
-	unref(c);
-	return 0;
 }

@@ -1,14 +1,29 @@
 /*
- * chan.h - a channel's insides, for chan.c and select.c (the public calls
- * are in smarm.h).
+ * chan.h - a channel's insides, for chan.c, chanend.c and select.c (the
+ * public calls are in smarm.h), and what a handle's value means.
  *
- * Owns: nothing but these declarations (chan.c owns channels, select.c
+ * Owns: nothing but these declarations (chan.c owns sending and
+ * receiving, chanend.c the ends and their memory, select.c
  * smarm_select).  May touch: sched.h, lock.h, freelist.h, atomic.h.
+ *
+ * Handles.  A smarm_tx or smarm_rx the user holds is not a plain pointer:
+ * its low 48 bits are the address of an end record (smarm__end), its top
+ * 16 bits the record's tag at the time the handle was made -- a
+ * generation times two, plus one for a receiving end.  The record keeps
+ * the whole value of its open handle, and every call compares the two;
+ * closing the handle moves the record's generation on,
+ * so a closed handle, or one whose record was since reused for another
+ * channel, is refused (EBADF) instead of touching a channel that may be
+ * gone.  Records are never given back to malloc while the library is
+ * loaded (chanend.c), so the look at the tag is always at valid memory.
+ * A channel embeds two records: its receiving end and its first sending
+ * handle; each smarm_tx_clone takes one of its own from a pool.
  */
 #ifndef SMARM_CHAN_H
 #define SMARM_CHAN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "atomic.h"
 #include "freelist.h"
@@ -46,9 +61,30 @@ struct smarm__send_wait {
 	int err;                  /* 0, or EPIPE: the receiver closed */
 };
 
+/* An end: what a handle's address bits point at.  handle moves on at the
+ * close, with a compare-and-swap; chan is written only while no open
+ * handle names the record. */
+typedef struct smarm__end {
+	smarm__atomic handle;     /* the value of its open handle: the
+				     record's address, and its tag (a
+				     generation * 2 + SMARM__END_RX or _TX)
+				     in the top 16 bits */
+	struct smarm__chan *chan; /* the channel, while the end is open */
+	smarm__flink free_link;   /* in the pool of clones' ends, once closed */
+} smarm__end;
+
+#define SMARM__END_TX 0u
+#define SMARM__END_RX 1u
+/* The tag bits a handle carries, and where. */
+#define SMARM__END_TAG_MASK 0xffffu
+#define SMARM__END_SHIFT 48
+#define SMARM__END_ADDR ((((uintptr_t)1) << SMARM__END_SHIFT) - 1)
+
 typedef struct smarm__chan {
 	smarm__waitable site;     /* first: what a canceller kicks */
 	smarm__flink free_link;   /* in the pool, once freed */
+	smarm__end rx_end;        /* the receiving end's record */
+	smarm__end tx_end;        /* the first sending handle's record */
 	smarm__lock lock;         /* everything below but refs */
 	smarm__node *head, *tail; /* the queue, oldest first */
 	smarm__node *spare;       /* emptied nodes for the next sends */
@@ -62,6 +98,43 @@ typedef struct smarm__chan {
 	size_t elem_size;         /* set once */
 	smarm__atomic refs;       /* senders + the receiving end */
 } smarm__chan;
+
+/* The record a handle points at (NULL for a NULL handle). */
+static inline smarm__end *smarm__end_of(const void *h)
+{
+	return (smarm__end *)((uintptr_t)h & SMARM__END_ADDR);
+}
+
+/* The tag a handle carries. */
+static inline AO_t smarm__end_tag(const void *h)
+{
+	return (AO_t)((uintptr_t)h >> SMARM__END_SHIFT);
+}
+
+/* The channel of an open handle of the given kind (SMARM__END_TX or
+ * SMARM__END_RX); NULL when h is closed, stale or of the other kind.  h
+ * must not be NULL (every caller answers EINVAL for that first).  One load and one compare: the record holds the value of
+ * its open handle.  A call racing with the close of the same handle may
+ * get either answer (as with close(2) of an fd in use). */
+static inline smarm__chan *smarm__end_chan(const void *h, unsigned kind)
+{
+	const smarm__end *e = smarm__end_of(h);
+
+	if (__builtin_expect((smarm__end_tag(h) & 1) != kind, 0) ||
+	    __builtin_expect(smarm__atomic_load_relaxed(&e->handle) !=
+			     (AO_t)h, 0))
+		return NULL;
+	return e->chan;
+}
+
+/* The channel of a handle already checked with smarm__end_chan, or
+ * NULL for a NULL one (select.c's mailbox entry). */
+static inline smarm__chan *smarm__chan_of(const void *h)
+{
+	const smarm__end *e = smarm__end_of(h);
+
+	return e != NULL ? e->chan : NULL;
+}
 
 /* Would a receive return at once (an element, or the end)?  Exact under
  * the lock.  Without it, for the receiver only: head and senders are
@@ -88,7 +161,19 @@ static inline int smarm__chan_other_receiver(const smarm__chan *c,
 }
 
 /* Free channels kept for reuse (their memory is never given back while
- * the library is loaded: see chan.c).  For tests. */
+ * the library is loaded: see chanend.c).  For tests. */
 size_t smarm__chan_pooled(void);
+/* Free end records of clones kept for reuse, likewise.  For tests. */
+size_t smarm__chan_ends_pooled(void);
+
+/* chan.c, for chanend.c: the canceller's kick of a channel's waiters;
+ * one sending handle fewer (a receiver waiting learns of the last one's
+ * close); the receiving end closed (what is queued is discarded, waiting
+ * senders fail with EPIPE); the last reference gone (the nodes freed,
+ * the channel emptied for the pool). */
+void smarm__chan_kick(smarm__waitable *obj, smarm__actor *a);
+void smarm__chan_tx_gone(smarm__chan *c);
+void smarm__chan_rx_gone(smarm__chan *c);
+void smarm__chan_empty(smarm__chan *c);
 
 #endif /* SMARM_CHAN_H */

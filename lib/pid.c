@@ -13,9 +13,15 @@
 
 #include "pid.h"
 
+/* The first generation of the next table's slots, moved on by 65,536
+ * for each table (see pid.h). */
+static uint32_t next_base;
+
 int smarm__pidtab_init(smarm__pidtab *t)
 {
 	memset(t, 0, sizeof(*t));
+	t->gen_base = __atomic_add_fetch(&next_base, 0x10000u,
+					 __ATOMIC_RELAXED) + 1u;
 	/* Large enough to be mapped lazily by the allocator: pages of the
 	 * directory are touched only as chunks are added. */
 	t->dir = calloc(SMARM__MAX_CHUNKS, sizeof(*t->dir));
@@ -47,7 +53,7 @@ int smarm__pidtab_grow(smarm__pidtab *t)
 		return ENOMEM;
 	/* Thread the new slots onto the free list in index order. */
 	for (i = 0; i < SMARM__CHUNK_SLOTS; i++) {
-		chunk[i].gen = 1;
+		chunk[i].gen = t->gen_base;
 		chunk[i].index = base + i;
 		chunk[i].next_free = i + 1 < SMARM__CHUNK_SLOTS ?
 			base + i + 2 : t->free_head;

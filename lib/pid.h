@@ -6,7 +6,11 @@
  * generation changes every time it is freed, so a pid that outlived its
  * actor no longer matches and lookups answer "no such actor" instead of
  * finding whoever uses the slot now.  A slot would have to be reused 2^32
- * times for an old pid to match again.
+ * times for an old pid to match again.  Each table's slots start at a
+ * generation 65,536 past the previous table's (pid.c), so a pid kept from
+ * an earlier runtime names no actor of a later one either, unless a slot
+ * of the later one was reused 65,536 times or 65,536 runtimes were made
+ * in between.
  *
  * Slots live in fixed chunks that never move, reached through a directory
  * allocated once, so a slot pointer stays valid while the slot is in use.
@@ -64,6 +68,7 @@ typedef struct smarm__pidtab {
 	smarm__atomic_u32 nchunks; /* written under the lock, read by anyone */
 	uint32_t free_head;    /* index + 1 of the first free slot, 0 = none */
 	uint32_t used;         /* slots in use */
+	uint32_t gen_base;     /* the first generation of its slots */
 } smarm__pidtab;
 
 int smarm__pidtab_init(smarm__pidtab *t);

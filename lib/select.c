@@ -43,7 +43,7 @@ static int ready(smarm_rx *e, smarm__actor *self)
 {
 	if (e == NULL)
 		return smarm__mpscq_busy(&self->mbox, &self->mbox_stub);
-	return smarm__chan_ready((smarm__chan *)e);
+	return smarm__chan_ready(smarm__chan_of(e));
 }
 
 /* Look at every entry from start: 0 with *ready_i set, EAGAIN when none
@@ -71,7 +71,7 @@ static int busy(smarm_rx **rxs, size_t n, smarm__actor *self)
 	int r = 0;
 
 	for (i = 0; i < n && r == 0; i++) {
-		smarm__chan *c = (smarm__chan *)rxs[i];
+		smarm__chan *c = smarm__chan_of(rxs[i]);
 
 		if (c == NULL)
 			continue;
@@ -90,7 +90,7 @@ static void unregister(smarm_rx **rxs, size_t n,
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		smarm__chan *c = (smarm__chan *)rxs[i];
+		smarm__chan *c = smarm__chan_of(rxs[i]);
 
 		if (c == NULL) {
 			smarm__atomic_cas_full(&self->mbox_waiter,
@@ -114,7 +114,7 @@ static int enlist(smarm_rx **rxs, size_t n, struct smarm__recv_wait *recs,
 	int r = 0;
 
 	for (i = 0; i < n && r == 0; i++) {
-		smarm__chan *c = (smarm__chan *)rxs[i];
+		smarm__chan *c = smarm__chan_of(rxs[i]);
 
 		recs[i].self = self;
 		recs[i].out = NULL;
@@ -166,12 +166,15 @@ int smarm_select(smarm_rx **rxs, size_t n, size_t *ready_i, uint64_t timeout)
 	struct smarm__recv_wait stack_recs[ON_STACK], *recs = stack_recs;
 	uint64_t deadline = SMARM_FOREVER, left;
 	smarm__actor *self;
-	size_t start;
+	size_t start, i;
 	AO_t seen;
 	int r;
 
 	if (rxs == NULL || n == 0 || ready_i == NULL)
 		return EINVAL;
+	for (i = 0; i < n; i++)
+		if (rxs[i] != NULL && smarm__end_chan(rxs[i], SMARM__END_RX) == NULL)
+			return EBADF; /* closed or stale */
 	if (w == NULL)
 		return EPERM;
 	self = smarm__current(w);

@@ -33,7 +33,7 @@ floor_of() {
 	mailbox | mutex) echo 7 ;;
 	actor) echo 8 ;;
 	chan | io | blocking | preempt | guard | dump) echo 9 ;;
-	supervisor | group | select | watch) echo 10 ;;
+	supervisor | group | select | watch | chanend) echo 10 ;;
 	runtime) echo 11 ;;
 	error) echo 12 ;;
 	*) echo "" ;;
