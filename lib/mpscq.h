@@ -15,7 +15,7 @@
  * Two ways to consume:
  *  - smarm__mpscq_pop (intrusive): nodes are the elements themselves (an
  *    actor's link), so the node handed out must leave the queue; a fixed
- *    stub is pushed back in when the last element goes.
+ *    stub is swapped back in as the head when the last element goes.
  *  - smarm__mpscq_next / smarm__mpscq_advance (non-intrusive): elements
  *    are carried in nodes; the consumer reads the element out of the node
  *    after the current tail, then that node becomes the new stub and the
@@ -121,10 +121,22 @@ static inline smarm__mpscq_node *smarm__mpscq_pop(smarm__mpscq *q,
 		return tail;
 	}
 	/* tail is the last node linked: unless a producer is mid-push,
-	 * put the stub behind it so that tail can be handed out. */
+	 * the stub takes its place as the only node, so that tail can be
+	 * handed out.  By a compare-and-swap of the head from tail, not a
+	 * push: a producer may swap the head between the look below and
+	 * the stub's push, and the pushed stub would then be the head with
+	 * that producer's node still before it.  maybe() would say "empty"
+	 * until the next push -- and the global queue's actors would wait
+	 * that long, for ever once pushes stop (a worker woken for them
+	 * finds nothing and sleeps).  When the swap fails, a producer is
+	 * mid-push behind tail and the head is not the stub. */
 	if ((AO_t)tail != smarm__atomic_load_acquire(&q->head))
 		return NULL;
-	smarm__mpscq_push(q, stub);
+	smarm__atomic_store_relaxed(&stub->next, 0);
+	if (smarm__atomic_cas_full(&q->head, (AO_t)tail, (AO_t)stub)) {
+		q->tail = stub;
+		return tail;
+	}
 	next = (smarm__mpscq_node *)smarm__atomic_load_acquire(&tail->next);
 	if (next != NULL) {
 		q->tail = next;
@@ -147,7 +159,7 @@ static inline int smarm__mpscq_busy(const smarm__mpscq *q,
 /* Anyone: might anything be pushed?  Only the producers' end is read,
  * so this races with nobody.  A hint while the consumer pops; exact
  * otherwise (outside a pop, the queue is empty exactly when the stub is
- * its newest node). */
+ * its newest node: pop puts the stub back only as the sole node). */
 static inline int smarm__mpscq_maybe(const smarm__mpscq *q,
 				     const smarm__mpscq_node *stub)
 {

@@ -120,6 +120,20 @@ static inline void smarm__rouse(smarm__worker *v)
 /* ---- rousing idle workers: the waking half of the sleep handshake ------- */
 
 
+/* Is some worker asleep, and not claimed yet? */
+static inline int smarm__sleeper_any(struct smarm_runtime *rt)
+{
+	unsigned i;
+
+	for (i = 0; i < rt->nworkers; i++) {
+		AO_t s = smarm__atomic_load_acquire(&rt->workers[i].sleeping);
+
+		if (s == SMARM__ASLEEP || s == SMARM__DEEP)
+			return 1;
+	}
+	return 0;
+}
+
 /* There is work any worker may take: wake a sleeping worker, as a
  * spinner, unless one already spins (it will find the work). */
 static __attribute__((noinline, unused)) void
@@ -129,19 +143,30 @@ smarm__wake_one_slow(struct smarm_runtime *rt)
 
 	/* Counting the new spinner first keeps two wakers from waking two
 	 * workers for one piece of work. */
-	if (!smarm__atomic_cas_full(&rt->nspinning, 0, 1))
-		return;
-	for (i = 0; i < n; i++) {
-		smarm__worker *v = &rt->workers[i];
-		AO_t s = smarm__atomic_load_acquire(&v->sleeping);
+	while (smarm__atomic_cas_full(&rt->nspinning, 0, 1)) {
+		for (i = 0; i < n; i++) {
+			smarm__worker *v = &rt->workers[i];
+			AO_t s = smarm__atomic_load_acquire(&v->sleeping);
 
-		if ((s == SMARM__ASLEEP || s == SMARM__DEEP) &&
-		    smarm__atomic_cas_full(&v->sleeping, s, SMARM__CLAIMED)) {
-			smarm__rouse(v);
-			return;
+			if ((s == SMARM__ASLEEP || s == SMARM__DEEP) &&
+			    smarm__atomic_cas_full(&v->sleeping, s,
+						   SMARM__CLAIMED)) {
+				smarm__rouse(v);
+				return;
+			}
 		}
+		smarm__atomic_fetch_add_full(&rt->nspinning, (AO_t)-1);
+		/* Nobody was asleep.  But while we counted as a spinner,
+		 * another waker may have left its work to us, and every
+		 * worker gone to sleep after our look without seeing that
+		 * work (pushed after their last look): then nothing would
+		 * wake them but a timer, and without timers they would
+		 * sleep for ever.  So look again, now that we no longer
+		 * count: a worker asleep now is woken; one that goes to
+		 * sleep later sees the work before it sleeps. */
+		if (!smarm__sleeper_any(rt))
+			return;
 	}
-	smarm__atomic_fetch_add_full(&rt->nspinning, (AO_t)-1);
 }
 
 static inline void smarm__wake_one(struct smarm_runtime *rt)

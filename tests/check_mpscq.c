@@ -7,10 +7,11 @@
  * times, a push stopped between its head swap and its link, and the
  * non-intrusive consumer (next/advance) handing back the old stub for
  * reuse.  Two threads: the "push, then look" handshake that sched.c
- * builds on.  Many threads: producers pushing millions of nodes against
- * one consumer, intrusive (pop, as sched.c's inbox and global queue) and
- * non-intrusive (next/advance with node recycling), every node seen
- * exactly once and in each producer's order.
+ * builds on, and the pop of the last node against a push (maybe() must
+ * still show the pushed node).  Many threads: producers pushing millions
+ * of nodes against one consumer, intrusive (pop, as sched.c's inbox and
+ * global queue) and non-intrusive (next/advance with node recycling),
+ * every node seen exactly once and in each producer's order.
  *
  * Threads other than the test's own never call ck_assert: the consumer
  * records its first error and the test checks it after the joins.
@@ -561,6 +562,79 @@ START_TEST(test_push_then_look)
 }
 END_TEST
 
+/*
+ * The pop of the last node against a push.  Each round the queue holds
+ * one node, a; the consumer pops once while the producer pushes b, both
+ * starting at the same TSC tick with delays that differ from round to
+ * round.  Afterwards b at least is in the queue, so maybe() -- the look
+ * the workers take at the global queue -- must say so, and the pops must
+ * bring out what is left, in order.  A pop that put the stub back with a
+ * push would, when b's head swap came between its look at the head and
+ * that push, leave the stub as the head with b (or a and b) still before
+ * it: maybe() false, and the global queue's actors stranded.  100,000
+ * rounds natively, 2,000 under valgrind.
+ */
+struct last_vs_push {
+	smarm__mpscq q;
+	smarm__mpscq_node stub;
+	item a, b;
+	smarm__atomic round;    /* the consumer's go for the round */
+	smarm__atomic finished; /* the last round the producer has done */
+	uint64_t start;         /* the TSC tick both start the round at */
+	unsigned rounds;
+};
+
+static void *last_vs_push_producer(void *arg)
+{
+	struct last_vs_push *h = arg;
+	unsigned i;
+
+	for (i = 1; i <= h->rounds; i++) {
+		wait_for(&h->round, i);
+		wait_tsc(h->start);
+		delay(i % 32);
+		smarm__mpscq_push(&h->q, &h->b.link);
+		smarm__atomic_store_release(&h->finished, i);
+	}
+	return NULL;
+}
+
+START_TEST(test_pop_last_vs_push)
+{
+	struct last_vs_push *h = calloc(1, sizeof(*h));
+	unsigned i, hidden = 0;
+	smarm__mpscq_node *n;
+	pthread_t th;
+
+	ck_assert_ptr_nonnull(h);
+	h->rounds = RUNNING_ON_VALGRIND ? 2000 : 100000;
+	ck_assert_int_eq(pthread_create(&th, NULL, last_vs_push_producer, h),
+			 0);
+	for (i = 1; i <= h->rounds; i++) {
+		smarm__mpscq_init(&h->q, &h->stub);
+		smarm__mpscq_push(&h->q, &h->a.link);
+		h->start = __builtin_ia32_rdtsc() + 4000;
+		smarm__atomic_store_release(&h->round, i);
+		wait_tsc(h->start);
+		delay((i / 32) % 32);
+		n = smarm__mpscq_pop(&h->q, &h->stub);
+		REQUIRE(n == NULL || n == &h->a.link);
+		wait_for(&h->finished, i);
+		if (!smarm__mpscq_maybe(&h->q, &h->stub))
+			hidden++;
+		if (n == NULL)
+			pop_is(&h->q, &h->stub, &h->a);
+		pop_is(&h->q, &h->stub, &h->b);
+		assert_empty(&h->q, &h->stub);
+		REQUIRE(!smarm__mpscq_maybe(&h->q, &h->stub));
+	}
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_msg(hidden == 0, "%u of %u rounds: maybe() false with b "
+		      "in the queue", hidden, h->rounds);
+	free(h);
+}
+END_TEST
+
 /* ---- many threads ----------------------------------------------------------- */
 
 /*
@@ -571,11 +645,16 @@ END_TEST
  * either
  *  - SPIN_BUSY: spins on busy() and takes when it is true, yielding when
  *    not (sched.c's poll_events, then inbox_drain);
+ *  - SPIN_MAYBE: the same with maybe() instead of busy(), one take per
+ *    look, as workers treat the global queue (worker.h): they look at it
+ *    with maybe() alone, so a node that maybe() does not show waits for
+ *    the next push, and once the pushes stop, for ever;
  *  - SPIN_TAKE: takes until there is nothing, then yields (chan.c's
  *    receiver);
  *  - AT_END: takes nothing until every producer has been joined.
- * The SPIN_BUSY consumer also counts the pushes that have returned
- * before it asks busy(): while it has taken fewer, busy() must be true.
+ * The SPIN_BUSY and SPIN_MAYBE consumers also count the pushes that have
+ * returned before they ask busy() or maybe(): while they have taken
+ * fewer, the answer must be yes.
  * Once the producers are joined every push is complete, so from then on
  * busy() must be exact: true means the next take succeeds, false that
  * the queue is drained.  At the end the queue is empty, busy() false,
@@ -598,7 +677,7 @@ END_TEST
 #define STRESS_PUSHES 4000000u
 #define STRESS_PUSHES_VALGRIND 80000u
 
-enum consumer { SPIN_BUSY, SPIN_TAKE, AT_END };
+enum consumer { SPIN_BUSY, SPIN_MAYBE, SPIN_TAKE, AT_END };
 
 struct producer;
 
@@ -606,6 +685,7 @@ struct stress {
 	smarm__mpscq q;
 	smarm__mpscq_node stub;  /* the intrusive queue's */
 	int intrusive;
+	enum consumer how;
 	unsigned nprod;
 	uint32_t per;            /* pushes per producer */
 	item **items;            /* intrusive: each producer's nodes */
@@ -644,6 +724,8 @@ void record_error(struct stress *st, const char *fmt, ...)
 
 static int q_busy(const struct stress *st)
 {
+	if (st->how == SPIN_MAYBE)
+		return smarm__mpscq_maybe(&st->q, &st->stub);
 	return smarm__mpscq_busy(&st->q, st->intrusive ? &st->stub :
 				 st->q.tail);
 }
@@ -726,10 +808,10 @@ static uint64_t pushes_done(const struct stress *st)
 	return sum;
 }
 
-/* SPIN_BUSY, and AT_END once the producers are joined.  A push that has
- * returned is in the queue until taken, so busy() must be true while
- * the consumer has taken fewer nodes than the pushes done before it
- * asked. */
+/* SPIN_BUSY and SPIN_MAYBE, and AT_END once the producers are joined.  A
+ * push that has returned is in the queue until taken, so the answer must
+ * be yes while the consumer has taken fewer nodes than the pushes done
+ * before it asked. */
 static void consume_spin_busy(struct stress *st)
 {
 	for (;;) {
@@ -739,8 +821,10 @@ static void consume_spin_busy(struct stress *st)
 
 		if (!q_busy(st)) {
 			if (pushed > st->received) {
-				record_error(st, "not busy, yet %" PRIu64
+				record_error(st, "%s false, yet %" PRIu64
 					     " returned pushes not taken",
+					     st->how == SPIN_MAYBE ? "maybe()" :
+					     "busy()",
 					     pushed - st->received);
 				return;
 			}
@@ -880,6 +964,7 @@ static void stress(int intrusive, unsigned nprod, enum consumer how,
 	memset(pr, 0, nprod * sizeof(*pr));
 	st->prods = pr;
 	st->intrusive = intrusive;
+	st->how = how;
 	st->nprod = nprod;
 	st->per = total / nprod;
 	if (pinned)
@@ -907,7 +992,7 @@ static void stress(int intrusive, unsigned nprod, enum consumer how,
 
 	if (how != AT_END)
 		ck_assert_int_eq(pthread_create(&consumer, NULL,
-			how == SPIN_BUSY ? consumer_busy_main : consumer_main,
+			how == SPIN_TAKE ? consumer_main : consumer_busy_main,
 			st), 0);
 	for (i = 0; i < nprod; i++) {
 		smarm__atomic_store_relaxed(&pr[i].pushed, 0);
@@ -957,6 +1042,18 @@ END_TEST
 START_TEST(test_pop_16_spin_busy)
 {
 	stress(1, 16, SPIN_BUSY, 1);
+}
+END_TEST
+
+START_TEST(test_pop_4_spin_maybe)
+{
+	stress(1, 4, SPIN_MAYBE, 0);
+}
+END_TEST
+
+START_TEST(test_pop_16_spin_maybe)
+{
+	stress(1, 16, SPIN_MAYBE, 1);
 }
 END_TEST
 
@@ -1043,10 +1140,13 @@ static Suite *mpscq_suite(void)
 
 	tc = tcase_add(s, "handshake");
 	tcase_add_test(tc, test_push_then_look);
+	tcase_add_test(tc, test_pop_last_vs_push);
 
 	tc = tcase_add(s, "stress_pop");
 	tcase_add_test(tc, test_pop_4_spin_busy);
 	tcase_add_test(tc, test_pop_16_spin_busy);
+	tcase_add_test(tc, test_pop_4_spin_maybe);
+	tcase_add_test(tc, test_pop_16_spin_maybe);
 	tcase_add_test(tc, test_pop_4_spin_take);
 	tcase_add_test(tc, test_pop_16_spin_take);
 	tcase_add_test(tc, test_pop_4_at_end);
