@@ -285,7 +285,9 @@ static int send_wait(chan *c, const void *elem, uint64_t timeout)
 	if (me.self == NULL)
 		return send_wait_thread(c, &me, timeout);
 	self = me.self;
-	smarm__why(self, SMARM__WHY_SEND, (uintptr_t)c);
+	/* Named by its receiving handle: the value a user can match. */
+	smarm__why(self, SMARM__WHY_SEND,
+		   (uintptr_t)smarm__atomic_load_relaxed(&c->rx_end.handle));
 	smarm__self_announce(self);
 	smarm__lock_drop(&c->lock);
 	seen = self->cancels_seen;
@@ -552,7 +554,7 @@ int smarm_recv(smarm_rx *rx, void *out, uint64_t timeout)
 	if (w == NULL)
 		return EPERM;
 	self = smarm__current(w);
-	smarm__why(self, SMARM__WHY_RECV, (uintptr_t)c);
+	smarm__why(self, SMARM__WHY_RECV, (uintptr_t)rx);
 	smarm__wait_on(self, &c->site, SMARM__WAIT_OBJ);
 	rw.self = self;
 	rw.out = out;

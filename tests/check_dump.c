@@ -159,7 +159,7 @@ static int zoo_seen(const char *t, struct zoo *z)
 {
 	return strstr(t, "'rx': parked on worker ") &&
 		has(t, ": channel recv 0x%llx\n", (uintptr_t)z->rx) &&
-		has(t, ": channel send 0x%llx\n", (uintptr_t)z->btx) &&
+		has(t, ": channel send 0x%llx\n", (uintptr_t)z->brx) &&
 		strstr(t, "'mbox': parked on worker ") &&
 		strstr(t, ": mailbox receive\n") &&
 		strstr(t, "'sleeper': parked on worker ") &&

@@ -595,7 +595,7 @@ START_TEST(test_opts)
 	cfg.io_threads = SMARM_IO_THREADS_MAX + 1;
 	MISUSE(smarm_runtime_new(&rt, &cfg), EINVAL);
 	smarm_config_init(&cfg);
-	cfg.reserved[9] = 1;
+	cfg.reserved[8] = 1;
 	MISUSE(smarm_runtime_new(&rt, &cfg), EINVAL);
 	ck_assert_ptr_null(rt);
 }
