@@ -51,6 +51,11 @@
 #else
 #define SANITIZED 0
 #endif
+#ifdef SMARM__TSAN
+#define TSAN_BUILD 1
+#else
+#define TSAN_BUILD 0
+#endif
 
 /* An assertion for hot loops: Check's own ck_assert_* record every passing
  * assertion (a write to the runner, a system call each), which would
