@@ -15,7 +15,7 @@
  * default action.
  *
  * Owns: the SIGSEGV and SIGBUS handlers, the alternate signal stacks.
- * May touch: sched.h, stack.h, the public calls.
+ * May touch: sched.h, stack.h, fiber.h, the public calls.
  */
 #include "config.h"
 
@@ -114,17 +114,23 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	smarm__worker *w = smarm__tls_worker;
 	smarm__actor *a = w ? smarm__current(w) : NULL;
 	const char *addr = si->si_addr;
-	char *top;
+	const smarm__stack *spare;
 
 	if (a != NULL && a->stack != NULL && si->si_code > 0) {
 		const smarm__stack *st = a->stack;
 
 		if (st->guard != SMARM_GUARD_CANARY &&
 		    addr >= st->lo - PAGE && addr < st->lo &&
-		    (top = smarm__sched_spare_top(w, st)) != NULL) {
-			/* Resume as if overflowed() had been called there. */
-			uc->uc_mcontext.gregs[REG_RSP] =
-				(greg_t)(((uintptr_t)top & ~(uintptr_t)15) - 8);
+		    (spare = smarm__sched_spare(w, st)) != NULL) {
+			/* Resume as if overflowed() had been called there
+			 * (and tell a sanitizer that the actor's code moved
+			 * to the spare stack, whose shadow starts clean). */
+			smarm__fiber_clean(spare->lo,
+					   (size_t)(spare->top - spare->lo));
+			smarm__fiber_moved(spare->lo,
+					   (size_t)(spare->top - spare->lo));
+			uc->uc_mcontext.gregs[REG_RSP] = (greg_t)
+				(((uintptr_t)spare->top & ~(uintptr_t)15) - 8);
 			uc->uc_mcontext.gregs[REG_RIP] = (greg_t)overflowed;
 			return;
 		}

@@ -340,6 +340,7 @@ static __attribute__((noinline)) void bind_stack(smarm__worker *w,
 	if (__builtin_expect(st == NULL, 0)) {
 		st = w->spare;
 		a->fn = NULL;
+		smarm__fiber_clean(st->lo, (size_t)(st->top - st->lo));
 	}
 	a->stack = st;
 	a->canary = st->canary;
@@ -361,13 +362,15 @@ static inline void switch_to(smarm__worker *w, smarm__actor *self,
 		STAT_INC(w, switches);
 		if (__builtin_expect(next->sp == NULL, 0))
 			bind_stack(w, next);
-		smarm__fiber_switch(next);
+		smarm__fiber_switch(self, op == OP_EXIT, next, next->stack);
 		smarm__ctx_switch(&self->sp, next->sp);
 	} else {
-		smarm__fiber_switch(w);
+		smarm__fiber_switch_home(self, op == OP_EXIT, w);
 		smarm__ctx_switch(&self->sp, w->sp);
 	}
-	after_switch(smarm__worker_self());
+	w = smarm__worker_self();
+	smarm__fiber_arrived(self, w);
+	after_switch(w);
 }
 
 smarm__actor *smarm__sched_next(smarm__worker *w)
@@ -386,8 +389,9 @@ void smarm__sched_enter(smarm__worker *w, smarm__actor *a)
 	STAT_INC(w, switches);
 	if (__builtin_expect(a->sp == NULL, 0))
 		bind_stack(w, a);
-	smarm__fiber_switch(a);
+	smarm__fiber_switch(w, 0, a, a->stack);
 	smarm__ctx_switch(&w->sp, a->sp);
+	smarm__fiber_home(w);
 }
 
 /* ---- park and wake ------------------------------------------------------------ */
@@ -605,14 +609,18 @@ void smarm__sched_start(smarm__worker *w, smarm__actor *a)
 	}
 }
 
-char *smarm__sched_spare_top(smarm__worker *w, const smarm__stack *st)
+const smarm__stack *smarm__sched_spare(smarm__worker *w,
+				      const smarm__stack *st)
 {
-	return w->spare != NULL && w->spare != st ? w->spare->top : NULL;
+	return w->spare != NULL && w->spare != st ? w->spare : NULL;
 }
 
 void smarm__sched_entered(void)
 {
-	after_switch(smarm__worker_self());
+	smarm__worker *w = smarm__worker_self();
+
+	smarm__fiber_entered(w);
+	after_switch(w);
 }
 
 void smarm__sched_exit(smarm__worker *w, smarm__actor *self)

@@ -106,7 +106,7 @@ typedef struct smarm__actor {
 	/* The mutexes it holds (mutex.c's), released at its end. */
 	struct smarm__mutex *held;
 	unsigned select_turn;             /* where its next select starts */
-	SMARM__FIBER_FIELD                /* ThreadSanitizer builds only */
+	SMARM__FIBER_FIELD                /* sanitizer builds only */
 } smarm__actor;
 
 /* Counters, written by their worker only (relaxed load + store, no
@@ -473,9 +473,10 @@ void smarm__sched_start(smarm__worker *w, smarm__actor *a);
 /* First thing an actor does on its new stack. */
 void smarm__sched_entered(void);
 
-/* The top of w's spare stack, for an actor whose stack st overflowed to
- * end on (guard.c); NULL when it is the spare itself.  Async-signal-safe. */
-char *smarm__sched_spare_top(smarm__worker *w, const smarm__stack *st);
+/* w's spare stack, for an actor whose stack st overflowed to end on
+ * (guard.c); NULL when it is the spare itself.  Async-signal-safe. */
+const smarm__stack *smarm__sched_spare(smarm__worker *w,
+				       const smarm__stack *st);
 
 /* Report an overwritten stack canary and abort. */
 void smarm__sched_overflowed(smarm__actor *a)

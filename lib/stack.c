@@ -3,7 +3,7 @@
  * pages are given back.
  *
  * Owns: stacks, slabs, guards and the stack caches (stack.h).
- * May touch: lock.h, atomic.h.
+ * May touch: lock.h, atomic.h, fiber.h.
  */
 #include "config.h"
 
@@ -25,6 +25,7 @@
 #endif
 
 #include "smarm.h"
+#include "fiber.h"
 #include "stack.h"
 
 /* Debian 12's headers predate Linux 6.13. */
@@ -402,6 +403,9 @@ static void unmap_own(smarm__stack_pool *p, smarm__stack *s)
 
 void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s)
 {
+	/* The frames of an actor that never ended (or overflowed) must not
+	 * poison the next one's. */
+	smarm__fiber_clean(s->lo, (size_t)(s->top - s->lo));
 	if (s->map_len) {
 		unmap_own(p, s);
 		return;
@@ -416,6 +420,7 @@ void smarm__stack_put(smarm__stack_pool *p, smarm__stack *s)
 void smarm__stack_put_cached(smarm__stack_pool *p, smarm__stack_cache *c,
 			     smarm__stack *s)
 {
+	smarm__fiber_clean(s->lo, (size_t)(s->top - s->lo));
 	if (s->map_len) {
 		unmap_own(p, s);
 		return;
@@ -577,6 +582,7 @@ void smarm__stack_pool_fini(smarm__stack_pool *p)
 		next = sl->next;
 		for (i = 0; i < sl->ncarved; i++)
 			VALGRIND_STACK_DEREGISTER(sl->desc[i].vg_id);
+		smarm__fiber_clean(sl->base, sl->len);
 		munmap(sl->base, sl->len);
 		free(sl->desc);
 		free(sl);

@@ -60,7 +60,7 @@ struct smarm__worker {
 	smarm__actor *prev;           /* switched away from, see after_switch */
 	unsigned prev_op;
 	void *sp;                     /* the worker context, while actors run */
-	SMARM__FIBER_FIELD            /* ThreadSanitizer builds only */
+	SMARM__FIBER_FIELD            /* sanitizer builds only */
 	smarm__actor *pin_head, *pin_tail; /* runnable pinned actors */
 	smarm__stack *spare;          /* for an actor no stack is left for */
 	uint32_t tick;                /* scheduling decisions */

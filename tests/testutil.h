@@ -43,6 +43,20 @@
 #define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
 #endif
 
+/* SANITIZED: built with AddressSanitizer or ThreadSanitizer
+ * (--enable-sanitizers; fiber.h tells which). */
+#include "fiber.h"
+#if defined(SMARM__ASAN) || defined(SMARM__TSAN)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+#ifdef SMARM__TSAN
+#define TSAN_BUILD 1
+#else
+#define TSAN_BUILD 0
+#endif
+
 /* An assertion for hot loops: Check's own ck_assert_* record every passing
  * assertion (a write to the runner, a system call each), which would
  * dominate such loops; this one costs nothing until it fails. */
