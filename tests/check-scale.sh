@@ -20,11 +20,16 @@ fail=0
 err=$(mktemp)
 trap 'rm -f "$err"' EXIT
 
-# run NAME ENV... -- ARGS: one run; its standard error kept in $err.
+# run NAME [VAR=VALUE...] ARGS...: one run; its standard error kept in
+# $err, its line in $last.
 run() {
-	local name=$1 out
+	local name=$1 out vars=()
 	shift
-	if ! out=$(env "$@" "$scale" 2>"$err"); then
+	while [[ $1 == *=* ]]; do
+		vars+=("$1")
+		shift
+	done
+	if ! out=$(env "${vars[@]}" "$scale" "$@" 2>"$err"); then
 		echo "FAIL: $name"
 		cat "$err"
 		fail=1
