@@ -12,7 +12,7 @@
 #   10,000,000 short actors, 100,000 a wave, on 1 and on 2 workers.
 #
 # Prints each program's line and its memory per idle actor; needs about
-# 5 GiB of memory.  Usage: check-scale.sh [path to tests/scale]
+# 9 GiB of memory (the canary run).  Usage: check-scale.sh [path to tests/scale]
 set -u
 scale=${1:-tests/scale}
 n=1000000
