@@ -86,8 +86,9 @@ static const char *shown(char *buf, size_t size, unsigned long v)
 	return buf;
 }
 
-size_t smarm__limit_format(char *buf, size_t size, unsigned limit,
-			   const char *what, const struct smarm__limit_facts *f)
+/* The line of a memory limit (MAPS, AS, COMMIT, MEMORY): snprintf's. */
+static int memory_line(char *buf, size_t size, unsigned limit,
+		       const char *what, const struct smarm__limit_facts *f)
 {
 	char v[32];
 	int n;
@@ -118,13 +119,23 @@ size_t smarm__limit_format(char *buf, size_t size, unsigned limit,
 			     "or set vm.overcommit_memory=0 with sysctl -w\n",
 			     what);
 		break;
-	case SMARM__LIMIT_MEMORY:
+	default: /* SMARM__LIMIT_MEMORY */
 		n = snprintf(buf, size,
-			     "smarm: %s: out of memory; free some, add swap, or raise "
-			     "the memory limit of the process (its cgroup's "
+			     "smarm: %s: out of memory; free some, add swap, or "
+			     "raise the memory limit of the process (its cgroup's "
 			     "memory.max)\n",
 			     what);
-		break;
+	}
+	return n;
+}
+
+size_t smarm__limit_format(char *buf, size_t size, unsigned limit,
+			   const char *what, const struct smarm__limit_facts *f)
+{
+	char v[32];
+	int n;
+
+	switch (limit) {
 	case SMARM__LIMIT_PIDS:
 		n = snprintf(buf, size,
 			     "smarm: %s: the pid table is full (%lu actors live or not "
@@ -148,7 +159,7 @@ size_t smarm__limit_format(char *buf, size_t size, unsigned limit,
 			     what, shown(v, sizeof(v), f->nofile));
 		break;
 	default:
-		n = snprintf(buf, size, "smarm: %s: a system limit\n", what);
+		n = memory_line(buf, size, limit, what, f);
 	}
 	if (n < 0)
 		return 0;
