@@ -24,6 +24,7 @@
 #include "smarm.h"
 #include "actor.h"
 #include "context.h"
+#include "limit.h"
 #include "lock.h"
 #include "mailbox.h"
 #include "mpscq.h"
@@ -296,6 +297,8 @@ spawn(smarm__worker *w, smarm_fn fn, void *arg, size_t stack_size,
 	if (a == NULL || stack_for(rt, w, a, stack_size) != 0) {
 		if (a)
 			smarm__actor_release(w, a);
+		else
+			smarm__limit_nomem(&rt->limits_said, "spawn");
 		smarm__slot_cache_put(&rt->pids, smarm__worker_slots(w), slot);
 		return ENOMEM;
 	}

@@ -24,6 +24,7 @@
 
 #include "smarm.h"
 #include "blocking.h"
+#include "limit.h"
 #include "poll.h"
 #include "sched.h"
 
@@ -200,8 +201,11 @@ int smarm_block_on_io(smarm_fn fn, void *arg, void **result)
 	j.actor = self;
 	smarm__atomic_store_relaxed(&j.state, JOB_QUEUED);
 	r = submit(pool, &j);
-	if (r)
+	if (r) {
+		smarm__limit_hit(&smarm__worker_rt(w)->limits_said,
+				 SMARM__LIMIT_THREADS, "smarm_block_on_io", 0);
 		return r;
+	}
 	smarm__why(self, SMARM__WHY_BLOCKING, 0);
 	for (;;) {
 		smarm__self_announce(self);

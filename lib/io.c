@@ -29,6 +29,7 @@
 
 #include "smarm.h"
 #include "idle.h"
+#include "limit.h"
 #include "mailbox.h"
 #include "poll.h"
 #include "sched.h"
@@ -273,6 +274,9 @@ int smarm_accept(int lfd, int *fd, struct sockaddr *addr, socklen_t *addrlen,
 		/* A connection reset while queued: take the next one. */
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
+		if (errno == EMFILE || errno == ENFILE)
+			smarm__limit_hit(&rt_of()->limits_said,
+					 SMARM__LIMIT_FILES, "smarm_accept", 0);
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return err_now();
 		r = io_wait(self, lfd, SMARM__POLL_IN, end);
@@ -415,8 +419,12 @@ int smarm_signal_wait(const sigset_t *set, int *signo, uint64_t timeout)
 	if (r)
 		return r;
 	sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd < 0)
+	if (sfd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			smarm__limit_hit(&rt_of()->limits_said,
+					 SMARM__LIMIT_FILES, "smarm_signal_wait", 0);
 		return err_now();
+	}
 	smarm__poll_fresh(rt_of(), sfd, 1);
 	for (;;) {
 		n = read(sfd, &si, sizeof(si));

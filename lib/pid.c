@@ -2,7 +2,8 @@
  * pid.c - the (index, generation) slot table.
  *
  * Owns: the slot table and the workers' slot caches (pid.h).
- * May touch: lock.h, atomic.h.
+ * May touch: lock.h, atomic.h, limit.h (naming the table's limit when it
+ * is full).
  */
 #include "config.h"
 
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "limit.h"
 #include "pid.h"
 
 /* The first generation of the next table's slots, moved on by 65,536
@@ -25,6 +27,7 @@ int smarm__pidtab_init(smarm__pidtab *t)
 	/* Large enough to be mapped lazily by the allocator: pages of the
 	 * directory are touched only as chunks are added. */
 	t->dir = calloc(SMARM__MAX_CHUNKS, sizeof(*t->dir));
+	t->max_chunks = SMARM__MAX_CHUNKS;
 	return t->dir ? 0 : ENOMEM;
 }
 
@@ -46,11 +49,16 @@ int smarm__pidtab_grow(smarm__pidtab *t)
 	uint32_t base = n << SMARM__CHUNK_BITS, i;
 	smarm__slot *chunk;
 
-	if (n == SMARM__MAX_CHUNKS)
+	if (n >= t->max_chunks) {
+		smarm__limit_hit(t->said, SMARM__LIMIT_PIDS, "spawn",
+				 (unsigned long)n << SMARM__CHUNK_BITS);
 		return EAGAIN;
+	}
 	chunk = calloc(SMARM__CHUNK_SLOTS, sizeof(*chunk));
-	if (chunk == NULL)
+	if (chunk == NULL) {
+		smarm__limit_nomem(t->said, "spawn");
 		return ENOMEM;
+	}
 	/* Thread the new slots onto the free list in index order. */
 	for (i = 0; i < SMARM__CHUNK_SLOTS; i++) {
 		chunk[i].gen = t->gen_base;

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "smarm.h"
+#include "atomic.h"
 #include "lock.h"
 
 #define SMARM__CHUNK_BITS 12
@@ -69,6 +70,8 @@ typedef struct smarm__pidtab {
 	uint32_t free_head;    /* index + 1 of the first free slot, 0 = none */
 	uint32_t used;         /* slots in use */
 	uint32_t gen_base;     /* the first generation of its slots */
+	uint32_t max_chunks;   /* chunks it may grow to (SMARM__MAX_CHUNKS) */
+	smarm__atomic *said;   /* limits named (limit.h); NULL: say nothing */
 } smarm__pidtab;
 
 int smarm__pidtab_init(smarm__pidtab *t);

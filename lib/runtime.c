@@ -9,7 +9,8 @@
  * worker's loop), poll.h and blocking.h (the poller and the helper
  * threads of a run), mailbox.h (cancelling everyone at a shutdown),
  * sched.h (set-up of the workers), watch.h (a run's watcher: the dump
- * signal, the watchdog), and below.
+ * signal, the watchdog), limit.h (naming a limit a run or a spawn ran
+ * into), and below.
  */
 #include "config.h"
 
@@ -31,6 +32,7 @@
 #include "blocking.h"
 #include "guard.h"
 #include "idle.h"
+#include "limit.h"
 #include "lock.h"
 #include "mailbox.h"
 #include "poll.h"
@@ -96,7 +98,11 @@ static int start_workers(smarm_runtime *rt, unsigned *started)
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	*started = i - 1;
-	return err ? EAGAIN : 0;
+	if (err == 0)
+		return 0;
+	smarm__limit_hit(&rt->limits_said, SMARM__LIMIT_THREADS,
+			 "smarm_runtime_run", 0);
+	return EAGAIN;
 }
 
 static void open_gate(smarm_runtime *rt)
@@ -227,6 +233,25 @@ static int guard_from_env(void)
 	return SMARM_GUARD_AUTO;
 }
 
+/* SMARM_MAX_ACTORS: the most slots of the pid table, in whole chunks
+ * (of SMARM__CHUNK_SLOTS); SMARM__MAX_CHUNKS when unset or not a
+ * number from 1 up. */
+static uint32_t max_chunks_from_env(void)
+{
+	const char *e = getenv("SMARM_MAX_ACTORS");
+	unsigned long long n;
+	char *end;
+
+	if (e == NULL || *e < '0' || *e > '9')
+		return SMARM__MAX_CHUNKS;
+	errno = 0;
+	n = strtoull(e, &end, 10);
+	if (errno || *end != '\0' || n < 1)
+		return SMARM__MAX_CHUNKS;
+	n = (n + SMARM__CHUNK_SLOTS - 1) / SMARM__CHUNK_SLOTS;
+	return n > SMARM__MAX_CHUNKS ? SMARM__MAX_CHUNKS : (uint32_t)n;
+}
+
 void smarm_config_init(smarm_config *cfg)
 {
 	if (cfg == NULL)
@@ -278,18 +303,28 @@ int smarm_runtime_new(smarm_runtime **rtp, const smarm_config *cfg)
 	rt->cfg = *cfg;
 	err = smarm__stack_pool_init(&rt->stacks, cfg->stack_guard,
 				     cfg->stack_size);
+	rt->stacks.said = &rt->limits_said;
 	if (err == 0)
 		err = smarm__pidtab_init(&rt->pids);
+	rt->pids.said = &rt->limits_said;
 	if (err == 0)
 		err = smarm__idle_init(rt);
-	if (err == 0)
+	if (err == 0) {
+		rt->pids.max_chunks = max_chunks_from_env();
 		err = smarm__poll_init(rt);
+		if (err == EMFILE)
+			smarm__limit_hit(&rt->limits_said, SMARM__LIMIT_FILES,
+					 "smarm_runtime_new", 0);
+	}
 	if (err == 0) {
 		rt->threads = calloc(cfg->threads, sizeof(*rt->threads));
 		if (rt->threads == NULL)
 			err = ENOMEM;
 	}
 	if (err) {
+		if (err == ENOMEM)
+			smarm__limit_nomem(&rt->limits_said,
+					   "smarm_runtime_new");
 		free(rt->threads);
 		smarm__poll_fini(rt);
 		smarm__idle_fini(rt);

@@ -155,6 +155,7 @@ struct smarm_runtime {
 	smarm__atomic nwoken;         /* times a sleeper woke, ever */
 	smarm__atomic done;           /* 0, or how the run ended (idle.h) */
 	smarm__atomic shutdown_at;    /* 0, or when a shutdown gives up */
+	smarm__atomic limits_said;    /* limits named on stderr (limit.h) */
 	/* I/O (poll.c's): what the workers read of the poller. */
 	struct smarm__poller *poller;
 	int io_efd;                   /* rouses the worker in epoll_wait */

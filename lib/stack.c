@@ -3,7 +3,8 @@
  * pages are given back.
  *
  * Owns: stacks, slabs, guards and the stack caches (stack.h).
- * May touch: lock.h, atomic.h, fiber.h.
+ * May touch: lock.h, atomic.h, fiber.h, limit.h (naming a limit a stack
+ * ran into).
  */
 #include "config.h"
 
@@ -26,6 +27,7 @@
 
 #include "smarm.h"
 #include "fiber.h"
+#include "limit.h"
 #include "stack.h"
 
 /* Debian 12's headers predate Linux 6.13. */
@@ -197,8 +199,13 @@ static int protect(smarm__stack_pool *p, char *lo, int guarded, size_t *maps)
 		}
 		break;
 	}
-	if (p->mode != SMARM_GUARD_AUTO && p->mode != SMARM_GUARD_CANARY)
+	if (p->mode != SMARM_GUARD_AUTO && p->mode != SMARM_GUARD_CANARY) {
+		if (p->guard == SMARM_GUARD_MPROTECT && p->map_budget < 2)
+			smarm__limit_hit(p->said, SMARM__LIMIT_MAPS, "spawn", 0);
+		else
+			smarm__limit_nomem(p->said, "spawn");
 		return -1;
+	}
 	return SMARM_GUARD_CANARY;
 }
 
@@ -248,8 +255,10 @@ static smarm__slab *new_slab(smarm__stack_pool *p)
 		n = 4;
 	len = n * p->stride;
 	sl = malloc(sizeof(*sl));
-	if (sl == NULL)
+	if (sl == NULL) {
+		smarm__limit_nomem(p->said, "spawn");
 		return NULL;
+	}
 	sl->desc = calloc(n, sizeof(*sl->desc));
 	sl->base = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
@@ -259,6 +268,7 @@ static smarm__slab *new_slab(smarm__stack_pool *p)
 			munmap(sl->base, len);
 		free(sl->desc);
 		free(sl);
+		smarm__limit_nomem(p->said, "spawn");
 		return NULL;
 	}
 	sl->len = len;
@@ -306,12 +316,15 @@ static smarm__stack *map_own(smarm__stack_pool *p, size_t size)
 	char *m;
 	int guard;
 
-	if (s == NULL)
+	if (s == NULL) {
+		smarm__limit_nomem(p->said, "spawn");
 		return NULL;
+	}
 	m = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (m == MAP_FAILED) {
 		free(s);
+		smarm__limit_nomem(p->said, "spawn");
 		return NULL;
 	}
 	guard = protect(p, m + PAGE, 0, &maps);

@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "atomic.h"
 #include "lock.h"
 
 /* Sign-extended from 32 bits so that the check on every switch is one
@@ -85,6 +86,7 @@ typedef struct smarm__stack_pool {
 	size_t ncanary;       /* stacks that fell back to a canary */
 	int batch_guard;      /* nonzero: process_madvise is not taken */
 	int carve_guarded;    /* the newest slab's guards are all in */
+	smarm__atomic *said;  /* limits named (limit.h); NULL: say nothing */
 } smarm__stack_pool;
 
 /* Returns 0, EINVAL (bad mode or size) or ENOTSUP (madvise guard asked

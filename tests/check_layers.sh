@@ -24,7 +24,7 @@ lib=$srcdir/lib
 floor_of() {
 	case $1 in
 	atomic | fiber | context | switch) echo 0 ;;
-	lock | mpscq | runq | deque) echo 1 ;;
+	lock | mpscq | runq | deque | limit) echo 1 ;;
 	stack | pid | freelist) echo 2 ;;
 	timer) echo 3 ;;
 	sched | sched_timer | worker) echo 4 ;;
