@@ -3,7 +3,8 @@
 # allocation call that libsmarm makes in each fault program, and check that
 # the program still ends well (tests/faultinject.c, tests/fault_api.c).
 #
-# For each program, each worker count in FAULT_THREADS and each kind of
+# For each program, each set-up in FAULT_SETUPS ("THREADS" or
+# "THREADS:GUARD", GUARD a value of SMARM_STACK_GUARD) and each kind of
 # call: one run without a fault counts the calls; then one run for every N
 # in 1..count with SMARM_FAULT=call:N.  A run passes when it exits 0
 # within FAULT_TIMEOUT seconds (the program checks the answers of the
@@ -14,7 +15,7 @@
 #
 # Environment: BUILDDIR (the build tree; default: the current directory),
 # FAULT_PROGS (programs, relative to BUILDDIR; default tests/fault_api),
-# FAULT_THREADS (default "1 2"), FAULT_CALLS (kinds to sweep; default all
+# FAULT_SETUPS (default "1 2 1:mprotect"), FAULT_CALLS (kinds to sweep; default all
 # that the program makes), FAULT_TIMEOUT (default 60), FAULT_VG_EVERY
 # (default 8), FAULT_VALGRIND.  Failing runs' output is kept under
 # $BUILDDIR/tests/faults/.
@@ -24,7 +25,7 @@
 set -u
 BUILDDIR=${BUILDDIR:-$PWD}
 FAULT_PROGS=${FAULT_PROGS:-tests/fault_api}
-FAULT_THREADS=${FAULT_THREADS:-1 2}
+FAULT_SETUPS=${FAULT_SETUPS:-1 2 1:mprotect}
 FAULT_TIMEOUT=${FAULT_TIMEOUT:-60}
 FAULT_VG_EVERY=${FAULT_VG_EVERY:-8}
 FAULT_VALGRIND=${FAULT_VALGRIND:-some}
@@ -37,11 +38,12 @@ failures=0
 vg_runs=0
 declare -A per_call
 
-# run LOG PROG THREADS SPEC [wrapper...]: one run; 0 when it passed.
+# run LOG PROG SETUP SPEC [wrapper...]: one run; 0 when it passed.
 run() {
-	local log=$1 prog=$2 threads=$3 spec=$4 rc
+	local log=$1 prog=$2 threads=${3%%:*} guard=auto spec=$4 rc
+	case $3 in *:*) guard=${3#*:} ;; esac
 	shift 4
-	SMARM_THREADS=$threads SMARM_FAULT=$spec \
+	SMARM_THREADS=$threads SMARM_STACK_GUARD=$guard SMARM_FAULT=$spec \
 		SMARM_FAULT_REPORT=$log.report \
 		timeout -k 5 "$FAULT_TIMEOUT" "$@" "$prog" >"$log" 2>&1 </dev/null
 	rc=$?
@@ -69,10 +71,10 @@ vg=(valgrind -q --error-exitcode=99 --leak-check=full
 	--errors-for-leak-kinds=definite,indirect --fair-sched=try
 	--suppressions="${srcdir:-$BUILDDIR}/smarm.supp")
 
-sweep() { # PROG THREADS
+sweep() { # PROG SETUP
 	local prog=$1 threads=$2 name base kind count n log calls
 	name=$(basename "$prog")
-	base=$out/$name-t$threads
+	base=$out/$name-t${threads/:/-}
 	if ! run "$base.count" "$prog" "$threads" ""; then
 		keep "$base.count" "$name threads=$threads without a fault"
 		return
@@ -84,7 +86,7 @@ sweep() { # PROG THREADS
 			"$base.count.report")
 		count=${count:-0}
 		# a few calls more than counted: runs differ a little
-		[ "$threads" -gt 1 ] && count=$((count + 2))
+		[ "${threads%%:*}" -gt 1 ] && count=$((count + 2))
 		for ((n = 1; n <= count; n++)); do
 			log=$base-$kind-$n
 			swept=$((swept + 1))
@@ -109,7 +111,7 @@ sweep() { # PROG THREADS
 start=$(date +%s)
 for prog in $FAULT_PROGS; do
 	case $prog in /*) ;; *) prog=$BUILDDIR/$prog ;; esac
-	for threads in $FAULT_THREADS; do
+	for threads in $FAULT_SETUPS; do
 		sweep "$prog" "$threads"
 	done
 done

@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -99,13 +100,16 @@ static int documented(const char *what, int err, const int *ok)
 
 /* ---- actors whose work must be done ---------------------------------------------- */
 
-/* An actor's job: started says its body ran (an actor whose stack could
- * not be had at its first run ends as a panic before it runs, which
- * smarm_spawn(3) documents; its work is then started again). */
+/* An actor's job.  An actor whose stack could not be had at its first
+ * run ends as a panic before its body runs (smarm_spawn(3), smarm(7)):
+ * start() waits until the body has started, and starts such an actor
+ * again, so that what it was given (a channel's handle) is used. */
 struct job {
 	smarm_fn fn;
 	void *arg;
 	int started;
+	int joined; /* start() joined it already, with the answer in rc */
+	int rc;
 	smarm_pid pid;
 	void *result;
 };
@@ -114,18 +118,15 @@ static void *tramp(void *arg)
 {
 	struct job *j = arg;
 
-	j->started = 1;
+	__atomic_store_n(&j->started, 1, __ATOMIC_RELEASE);
 	return j->fn(j->arg);
 }
 
-static void start(struct job *j, smarm_fn fn, void *arg,
-		  const smarm_spawn_opts *o)
+static int spawn_job(struct job *j, const smarm_spawn_opts *o)
 {
 	int r;
 
-	j->fn = fn;
-	j->arg = arg;
-	j->started = 0;
+	j->started = j->joined = 0;
 	if (o != NULL)
 		TRY(r, "smarm_spawn_opt", smarm_spawn_opt(&j->pid, tramp, j, o),
 		    ENOMEM, EAGAIN);
@@ -134,24 +135,49 @@ static void start(struct job *j, smarm_fn fn, void *arg,
 		    EAGAIN);
 	if (r != 0)
 		j->pid = SMARM_PID_NONE;
+	return r;
 }
 
-/* Join j; an actor that never ran is run again.  The join's answer. */
-static int finish(struct job *j, const smarm_spawn_opts *o)
+static void start(struct job *j, smarm_fn fn, void *arg,
+		  const smarm_spawn_opts *o)
 {
-	int r, tries;
+	int r, tries = 0;
 
-	for (tries = 0; tries < 4; tries++) {
-		if (smarm_pid_eq(j->pid, SMARM_PID_NONE))
-			return ESRCH;
-		TRY(r, "smarm_join", smarm_join(j->pid, &j->result, SMARM_FOREVER),
-		    ENOMEM);
-		if (r != SMARM_EPANIC || j->started)
-			return r;
-		printf("tolerated actor-without-stack %s\n", smarm_strerror(r));
+	j->fn = fn;
+	j->arg = arg;
+	if (spawn_job(j, o) != 0)
+		return;
+	while (!__atomic_load_n(&j->started, __ATOMIC_ACQUIRE)) {
+		TRY(r, "smarm_join", smarm_join(j->pid, &j->result, 0), ENOMEM,
+		    ETIMEDOUT, SMARM_EPANIC);
+		if (r == ETIMEDOUT) {
+			TRY(r, "smarm_sleep", smarm_sleep(20000), ENOMEM);
+			continue;
+		}
+		if (r != SMARM_EPANIC || j->started || ++tries == 4) {
+			j->joined = 1;
+			j->rc = r;
+			return;
+		}
+		printf("tolerated actor-without-stack %s\n",
+		       (char *)j->result);
 		free(j->result);
-		start(j, j->fn, j->arg, o);
+		if (spawn_job(j, o) != 0)
+			return;
 	}
+}
+
+/* Join j: its answer. */
+static int finish(struct job *j)
+{
+	int r;
+
+	if (smarm_pid_eq(j->pid, SMARM_PID_NONE))
+		return ESRCH;
+	if (j->joined)
+		return j->rc;
+	TRY(r, "smarm_join", smarm_join(j->pid, &j->result, SMARM_FOREVER),
+	    ENOMEM, SMARM_EPANIC);
 	return r;
 }
 
@@ -231,7 +257,7 @@ static void channels(int bounded)
 	CHECK(smarm_tx_close(tx) == 0);
 	drain(rx, NPROD);
 	for (i = 0; i < NPROD; i++)
-		CHECK(finish(&j[i], NULL) == 0);
+		CHECK(finish(&j[i]) == 0);
 	CHECK(smarm_rx_close(rx) == 0);
 }
 
@@ -274,7 +300,7 @@ static void selecting(void)
 	}
 	CHECK(next[0] == NMSG && next[1] == NMSG);
 	for (i = 0; i < 2; i++) {
-		CHECK(finish(&j[i], NULL) == 0);
+		CHECK(finish(&j[i]) == 0);
 		CHECK(smarm_rx_close(rx[i]) == 0);
 	}
 }
@@ -310,7 +336,7 @@ static void mailboxes(void)
 	monitored = r == 0;
 	for (i = 1; i <= NMSG; i++)
 		TRY(r, "smarm_send_to", smarm_send_to(j.pid, (void *)i), ENOMEM);
-	CHECK(finish(&j, NULL) == 0 && (uintptr_t)j.result == NMSG + 1);
+	CHECK(finish(&j) == 0 && (uintptr_t)j.result == NMSG + 1);
 	if (!monitored)
 		return;
 	TRY(r, "smarm_receive", smarm_receive(&m, LONG), ENOMEM);
@@ -349,7 +375,7 @@ static void mutexes(void)
 	for (i = 0; i < 4; i++)
 		start(&j[i], locker, (void *)(uintptr_t)(i % 2), NULL);
 	for (i = 0; i < 4; i++)
-		CHECK(finish(&j[i], NULL) == 0);
+		CHECK(finish(&j[i]) == 0);
 	CHECK(counted == 100);
 	CHECK(smarm_mutex_destroy(&mu) == 0);
 }
@@ -403,7 +429,7 @@ static void *sup_child(void *arg)
 	return NULL;
 }
 
-static void supervising(void)
+static void *supervisor(void *arg)
 {
 	smarm_child_spec kid = { .name = "kid", .fn = sup_child,
 				 .restart = SMARM_TRANSIENT };
@@ -412,10 +438,32 @@ static void supervising(void)
 				.nchildren = 1 };
 	int r;
 
-	sup_starts = sup_done = 0;
+	(void)arg;
 	TRY(r, "smarm_supervisor_run", smarm_supervisor_run(&spec), ENOMEM,
 	    EAGAIN);
-	CHECK(r == 0 && sup_done);
+	return (void *)(intptr_t)r;
+}
+
+/* A supervisor in an actor of its own: one that cannot restart its child
+ * panics (smarm_supervisor_run(3)), and is started again. */
+static void supervising(void)
+{
+	const char *gave_up = "supervisor: cannot restart child 'kid'";
+	struct job j;
+	int r, tries;
+
+	sup_starts = sup_done = 0;
+	for (tries = 0; tries < 3; tries++) {
+		start(&j, supervisor, NULL, NULL);
+		r = finish(&j);
+		if (r != SMARM_EPANIC || j.result == NULL ||
+		    strncmp(j.result, gave_up, strlen(gave_up)) != 0)
+			break;
+		printf("tolerated supervisor-gave-up %s\n", (char *)j.result);
+		free(j.result);
+		sup_starts = 1; /* the child's next start returns */
+	}
+	CHECK(r == 0 && j.result == NULL && sup_done);
 }
 
 /* ---- spawn options, deadlines, sleeps ------------------------------------------------------------ */
@@ -450,14 +498,103 @@ static void options(void)
 	o.name = "big";
 	start(&j, big_stack, NULL, &o);
 	CHECK(smarm_name(j.pid, name, sizeof(name)) != EINVAL);
-	CHECK(finish(&j, &o) == 0 && (uintptr_t)j.result == 3);
+	CHECK(finish(&j) == 0 && (uintptr_t)j.result == 3);
 
 	smarm_spawn_opts_init(&o);
 	o.deadline = 2000000;
 	start(&j, overdue, NULL, &o);
-	r = finish(&j, &o);
+	r = finish(&j);
 	CHECK(r == 0 && (uintptr_t)j.result == ECANCELED);
 	TRY(r, "smarm_sleep", smarm_sleep(100000), ENOMEM);
+}
+
+/* ---- a plain thread, pinned and detached actors, smarm_malloc ---------------------------------- */
+
+struct outside {
+	smarm_tx *tx;
+	smarm_pid to;
+};
+
+/* A plain OS thread sends on a channel and to a mailbox. */
+static void *outsider(void *arg)
+{
+	struct outside *o = arg;
+	uintptr_t i;
+	int r, v;
+
+	for (i = 1; i <= NMSG; i++) {
+		v = (int)i;
+		TRY(r, "smarm_send (thread)", smarm_send(o->tx, &v), ENOMEM);
+		TRY(r, "smarm_send_to (thread)", smarm_send_to(o->to, (void *)i),
+		    ENOMEM);
+	}
+	CHECK(smarm_tx_close(o->tx) == 0);
+	return NULL;
+}
+
+static void *pinned(void *arg)
+{
+	int v = 1000, r;
+
+	TRY(r, "smarm_send", smarm_send(arg, &v), ENOMEM);
+	CHECK(smarm_tx_close(arg) == 0);
+	return NULL;
+}
+
+static void outsiders(void)
+{
+	struct outside o;
+	smarm_spawn_opts so;
+	smarm_rx *rx;
+	smarm_msg m;
+	pthread_t t;
+	struct job pj;
+	int v, r, got = 0, pin = 0;
+	uintptr_t next = 1;
+	char *p;
+
+	TRY(r, "smarm_channel", smarm_channel(&o.tx, &rx, sizeof(int)), ENOMEM);
+	if (r != 0)
+		return;
+	o.to = smarm_self();
+	smarm_spawn_opts_init(&so);
+	so.flags = SMARM_SPAWN_PINNED;
+	start(&pj, pinned, smarm_tx_clone(o.tx), &so);
+	if (pthread_create(&t, NULL, outsider, &o) != 0) {
+		fail("pthread_create", 0);
+		return;
+	}
+	for (;;) {
+		TRY(r, "smarm_recv", smarm_recv(rx, &v, LONG), ENOMEM, EPIPE);
+		if (r != 0)
+			break;
+		if (v == 1000)
+			pin++;
+		else
+			CHECK(v == ++got);
+	}
+	CHECK(got == NMSG && pin == 1);
+	while (next <= NMSG) {
+		TRY(r, "smarm_receive", smarm_receive(&m, LONG), ENOMEM);
+		if (r != 0)
+			break;
+		CHECK(m.kind == SMARM_MSG && (uintptr_t)m.data == next);
+		next++;
+	}
+	pthread_join(t, NULL);
+	CHECK(finish(&pj) == 0);
+	CHECK(smarm_rx_close(rx) == 0);
+	p = smarm_malloc(64);
+	if (p == NULL)
+		printf("tolerated smarm_malloc NULL\n");
+	p = smarm_realloc(p, 128);
+	if (p == NULL)
+		printf("tolerated smarm_realloc NULL\n");
+	smarm_free(p);
+	p = smarm_calloc(4, 16);
+	if (p == NULL)
+		printf("tolerated smarm_calloc NULL\n");
+	smarm_free(p);
 }
 
 /* ---- I/O ------------------------------------------------------------------------------------------ */
@@ -511,7 +648,7 @@ static void streams(void)
 			fail("stream corrupt", 0);
 			break;
 		}
-	CHECK(finish(&j, NULL) == 0);
+	CHECK(finish(&j) == 0);
 	CHECK(smarm_close(sv[0]) == 0 && smarm_close(sv[1]) == 0);
 }
 
@@ -570,7 +707,7 @@ static void tcp(void)
 			break;
 		}
 	}
-	CHECK(finish(&j, NULL) == 0);
+	CHECK(finish(&j) == 0);
 	close(lfd);
 }
 
@@ -602,7 +739,7 @@ static void helpers_and_signals(void)
 	TRY(r, "smarm_signal_wait", smarm_signal_wait(&set, &signo, LONG),
 	    ENOMEM, EMFILE);
 	CHECK(r == 0 && signo == SIGUSR1);
-	CHECK(finish(&j, NULL) == 0);
+	CHECK(finish(&j) == 0);
 }
 
 /* ---- the runs ---------------------------------------------------------------------------------------- */
@@ -614,6 +751,7 @@ static void *root(void *arg)
 	channels(1);
 	selecting();
 	mailboxes();
+	outsiders();
 	mutexes();
 	groups();
 	supervising();
@@ -629,7 +767,7 @@ static void *small_root(void *arg)
 	struct job j;
 
 	start(&j, blocking_job, arg, NULL);
-	CHECK(finish(&j, NULL) == 0 && (uintptr_t)j.result == 6);
+	CHECK(finish(&j) == 0 && (uintptr_t)j.result == 6);
 	return j.result;
 }
 

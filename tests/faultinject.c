@@ -20,6 +20,8 @@
  *   SMARM_FAULT_REPORT=FILE
  *       at exit, one line per kind "count CALL N" (calls made), and
  *       "fired CALL N ERRNO" for each failure injected; "-" is stderr.
+ *   SMARM_FAULT_TRACE=1
+ *       a backtrace on standard error at each failure injected.
  *
  * epoll_ctl counts EPOLL_CTL_ADD only: the library's MOD is its probe
  * whether a file is still open, and DEL its clean-up; neither allocates.
@@ -28,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <execinfo.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -79,6 +82,16 @@ static unsigned long counts[F_NKINDS];
 static unsigned long fired[F_NKINDS];
 static int fired_err[F_NKINDS];
 static unsigned long fired_at[F_NKINDS];
+static int trace;
+
+static void show(int k, unsigned long n)
+{
+	void *pcs[32];
+
+	fprintf(stderr, "faultinject: %s call %lu fails here:\n",
+		kinds[k].name, n);
+	backtrace_symbols_fd(pcs, backtrace(pcs, 32), 2);
+}
 
 static int err_of(const char *s)
 {
@@ -125,6 +138,7 @@ __attribute__((constructor)) static void fault_init(void)
 	const char *env = getenv("SMARM_FAULT");
 	char buf[256], *item, *save;
 
+	trace = getenv("SMARM_FAULT_TRACE") != NULL;
 	if (env == NULL || *env == '\0')
 		return;
 	snprintf(buf, sizeof(buf), "%s", env);
@@ -170,6 +184,8 @@ static int fault(int k)
 			fired_at[k] = n;
 			fired_err[k] = specs[i].err;
 		}
+		if (trace)
+			show(k, n);
 		return specs[i].err;
 	}
 	return 0;
