@@ -17,7 +17,7 @@
 # FAULT_PROGS (programs, relative to BUILDDIR; default tests/fault_api),
 # FAULT_SETUPS (default "1 2 1:mprotect"), FAULT_CALLS (kinds to sweep; default all
 # that the program makes), FAULT_TIMEOUT (default 60), FAULT_VG_EVERY
-# (default 8), FAULT_VALGRIND.  Failing runs' output is kept under
+# (default 16), FAULT_VALGRIND.  Failing runs' output is kept under
 # $BUILDDIR/tests/faults/.
 #
 # Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
@@ -27,7 +27,7 @@ BUILDDIR=${BUILDDIR:-$PWD}
 FAULT_PROGS=${FAULT_PROGS:-tests/fault_api}
 FAULT_SETUPS=${FAULT_SETUPS:-1 2 1:mprotect}
 FAULT_TIMEOUT=${FAULT_TIMEOUT:-60}
-FAULT_VG_EVERY=${FAULT_VG_EVERY:-8}
+FAULT_VG_EVERY=${FAULT_VG_EVERY:-16}
 FAULT_VALGRIND=${FAULT_VALGRIND:-some}
 out=$BUILDDIR/tests/faults
 rm -rf "$out"

@@ -920,7 +920,7 @@ int main(void)
 	CHECK(one_run(root, NULL, &res, 0) == 0 && (uintptr_t)res == 7);
 	for (tries = 0;; tries++) {
 		TRY(r, "smarm_run", smarm_run(small_root, (void *)5, &res),
-		    ENOMEM, EAGAIN, EMFILE, SMARM_EPANIC);
+		    ENOMEM, EMFILE, SMARM_EPANIC);
 		if (!root_without_stack(r, res) || tries == 3)
 			break;
 		printf("tolerated root-without-stack %s\n", (char *)res);
