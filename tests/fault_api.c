@@ -587,7 +587,7 @@ static void outsiders(void)
 	struct job pj;
 	int v, r, got = 0, pin = 0;
 	uintptr_t next = 1;
-	char *p;
+	char *p, *q;
 
 	TRY(r, "smarm_channel", smarm_channel(&o.tx, &rx, sizeof(int)), ENOMEM);
 	if (r != 0)
@@ -623,10 +623,10 @@ static void outsiders(void)
 	p = smarm_malloc(64);
 	if (p == NULL)
 		printf("tolerated smarm_malloc NULL\n");
-	p = smarm_realloc(p, 128);
-	if (p == NULL)
+	q = smarm_realloc(p, 128);
+	if (q == NULL)
 		printf("tolerated smarm_realloc NULL\n");
-	smarm_free(p);
+	smarm_free(q != NULL ? q : p);
 	p = smarm_calloc(4, 16);
 	if (p == NULL)
 		printf("tolerated smarm_calloc NULL\n");
