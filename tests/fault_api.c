@@ -159,6 +159,8 @@ static void start(struct job *j, smarm_fn fn, void *arg,
 		    ETIMEDOUT, SMARM_EPANIC);
 		if (r == ETIMEDOUT) {
 			TRY(r, "smarm_sleep", smarm_sleep(20000), ENOMEM);
+			if (r != 0)
+				smarm_yield(); /* let it run all the same */
 			continue;
 		}
 		if (r != SMARM_EPANIC || j->started || ++tries == 4) {
