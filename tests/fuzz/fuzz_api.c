@@ -5,7 +5,9 @@
  *
  *   byte 0   bit 0: 1 or 2 workers; bits 1-3: 1 to 8 main actors;
  *            bit 4: main actors empty their mailboxes before they end
- *            (otherwise what is left goes to the dead-letter function)
+ *            (otherwise what is left goes to the dead-letter function);
+ *            bits 5-7: k, when not 0, starts a plain OS thread that sends
+ *            k elements and k mailbox messages (the "outsider")
  *   byte 1   the four channels, 2 bits each: 0 unbounded, k bounded with
  *            capacity k
  *   then     pairs (a, b), at most MAXOPS: main actor (a & 7) mod n runs
@@ -43,6 +45,7 @@
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,12 +119,16 @@ struct actor {
 
 struct msg {
 	uint32_t magic, id;
+	int outsider;   /* sent by the plain thread */
 };
 
 static struct fz {
 	const uint8_t *ops;
 	size_t nops;
-	int nmain, threads, empty_mailbox;
+	int nmain, threads, empty_mailbox, nout;
+	smarm_tx *out_tx[NCHAN]; /* the outsider's handles */
+	pthread_t out_thr;
+	int out_started;
 	struct chan ch[NCHAN];
 	struct actor act[NMAIN];
 	struct kid kid[NKIDREC];
@@ -181,11 +188,16 @@ static void got_elem(uint64_t e, int c)
 	id_move((unsigned)(e & 0xffff), c, ID_GOT, "element duplicated");
 }
 
-static void got_msg(void *data, uint8_t to, const char *what)
+/* A message taken from a mailbox (from: who smarm_receive said sent it),
+ * or handed to the dead-letter function (from: NULL). */
+static void got_msg(void *data, uint8_t to, const char *what,
+		    const smarm_pid *from)
 {
 	struct msg *m = data;
 
 	EXPECT(m != NULL && m->magic == MSG_MAGIC, "message corrupted", 0);
+	EXPECT(from == NULL || smarm_pid_eq(*from, SMARM_PID_NONE) ==
+	       m->outsider, "message: from", m->outsider);
 	id_move(m->id, MAILBOX, to, what);
 	free(m);
 }
@@ -193,7 +205,7 @@ static void got_msg(void *data, uint8_t to, const char *what)
 static void dead_letter(void *msg, smarm_pid to)
 {
 	(void)to;
-	got_msg(msg, ID_DEAD, "dead letter duplicated");
+	got_msg(msg, ID_DEAD, "dead letter duplicated", NULL);
 }
 
 /* ---- Kids --------------------------------------------------------------- */
@@ -243,7 +255,7 @@ static void kid_receive(struct kid *k, uint64_t timeout)
 
 	while ((err = smarm_receive(&m, timeout)) == 0) {
 		EXPECT(m.kind == SMARM_MSG, "kid got a signal", m.kind);
-		got_msg(m.data, ID_GOT, "message duplicated");
+		got_msg(m.data, ID_GOT, "message duplicated", &m.from);
 	}
 	EXPECT(err == ETIMEDOUT || err == ECANCELED, "kid receive", err);
 	EXPECT(err != ETIMEDOUT || timeout != SMARM_FOREVER, "kid receive", err);
@@ -557,19 +569,18 @@ static void target(struct actor *a, unsigned b, smarm_pid *pid, int **ended,
 	*cancelled = &m->cancelled;
 }
 
-static void op_send_to(struct actor *a, unsigned b)
+static void send_to(smarm_pid pid, int *ended, int outsider)
 {
-	smarm_pid pid;
-	int *ended, *cancelled, id, err;
 	struct msg *m;
+	int id, err;
 
-	target(a, b, &pid, &ended, &cancelled);
 	if (pid.id == 0 || (id = id_new(MAILBOX)) < 0)
 		return;
 	m = malloc(sizeof(*m));
 	EXPECT(m != NULL, "malloc", ENOMEM);
 	m->magic = MSG_MAGIC;
 	m->id = (uint32_t)id;
+	m->outsider = outsider;
 	err = smarm_send_to(pid, m);
 	if (err == 0)
 		return;
@@ -578,12 +589,21 @@ static void op_send_to(struct actor *a, unsigned b)
 	free(m);
 }
 
+static void op_send_to(struct actor *a, unsigned b)
+{
+	smarm_pid pid;
+	int *ended, *cancelled;
+
+	target(a, b, &pid, &ended, &cancelled);
+	send_to(pid, ended, 0);
+}
+
 static void on_message(struct actor *a, smarm_msg *m)
 {
 	struct kid *k;
 
 	if (m->kind == SMARM_MSG) {
-		got_msg(m->data, ID_GOT, "message duplicated");
+		got_msg(m->data, ID_GOT, "message duplicated", &m->from);
 		return;
 	}
 	k = kid_of(a, m->from);
@@ -930,6 +950,60 @@ static void *main_actor(void *arg)
 	return a;
 }
 
+/* ---- The outsider: a plain OS thread that sends ----------------------------- */
+
+static void outsider_send(int c, int i)
+{
+	struct chan *ch = &F.ch[c];
+	int id = id_new(c), err;
+	uint64_t e, to = (i & 1) ? small((unsigned)i) : 0;
+
+	if (id < 0)
+		return;
+	e = ELEM_MAGIC | (uint64_t)id;
+	err = ch->cap ? smarm_send_timed(F.out_tx[c], &e, to)
+		      : smarm_send(F.out_tx[c], &e);
+	if (err == 0)
+		return;
+	id_move((unsigned)id, c, ID_UNSENT, "failed send received");
+	if (err == EPIPE)
+		EXPECT(LOAD(&ch->rx_closed), "thread send EPIPE", err);
+	else
+		EXPECT(err == ETIMEDOUT && ch->cap, "thread send", err);
+}
+
+/* Sends F.nout elements, one channel after the other, and as many
+ * messages to the main actors in turn, then closes its handles.  Its
+ * waits for room are timed: nothing can cancel a thread. */
+static void *outsider(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < F.nout; i++) {
+		struct actor *m = &F.act[i % F.nmain];
+		smarm_pid pid = { LOAD(&m->pidw) };
+
+		outsider_send(i % NCHAN, i);
+		send_to(pid, &m->done, 1);
+	}
+	for (int c = 0; c < NCHAN; c++) {
+		ADD(&F.ch[c].open, -1);
+		EXPECT(smarm_tx_close(F.out_tx[c]) == 0, "thread tx_close", 0);
+	}
+	return NULL;
+}
+
+static void outsider_start(void)
+{
+	for (int c = 0; c < NCHAN; c++) {
+		ADD(&F.ch[c].open, 1);
+		F.out_tx[c] = smarm_tx_clone(F.ch[c].tx0);
+		EXPECT(F.out_tx[c] != NULL, "tx_clone", 0);
+	}
+	EXPECT(pthread_create(&F.out_thr, NULL, outsider, NULL) == 0,
+	       "pthread_create", 0);
+	F.out_started = 1;
+}
+
 /* ---- The root actor and the run ------------------------------------------ */
 
 static void make_channels(unsigned kinds)
@@ -965,6 +1039,8 @@ static void *root(void *arg)
 		EXPECT(err == 0, "spawn", err);
 		STORE(&F.act[i].pidw, pid[i].id);
 	}
+	if (F.nout)
+		outsider_start();
 	for (int c = 0; c < NCHAN; c++) {
 		ADD(&F.ch[c].open, -1);
 		EXPECT(smarm_tx_close(F.ch[c].tx0) == 0, "tx_close", 0);
@@ -1007,6 +1083,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	F.threads = 1 + (data[0] & 1);
 	F.nmain = 1 + ((data[0] >> 1) & 7);
 	F.empty_mailbox = (data[0] >> 4) & 1;
+	F.nout = data[0] >> 5;
 	kinds = data[1];
 	F.ops = data + 2;
 	F.nops = (size - 2) / 2 < MAXOPS ? (size - 2) / 2 : MAXOPS;
@@ -1019,6 +1096,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	EXPECT(err == 0, "runtime_new", err);
 	err = smarm_runtime_run(rt, root, &kinds, &res);
 	EXPECT(err == 0 && res == ROOT_TAG, "runtime_run", err);
+	if (F.out_started)
+		EXPECT(pthread_join(F.out_thr, NULL) == 0, "pthread_join", 0);
 	smarm_runtime_free(rt);
 	check_end();
 	return 0;

@@ -20,9 +20,9 @@ OPS = ["send", "send2", "recv", "try_recv", "tx_clone", "tx_close",
 K_SEND, K_WAIT, K_LOCK, K_PANIC = 3, 6, 5, 2
 
 
-def header(threads, nmain, empty_mailbox=0, kinds=0):
-    return bytes([(threads - 1) | ((nmain - 1) << 1) | (empty_mailbox << 4),
-                  kinds])
+def header(threads, nmain, empty_mailbox=0, kinds=0, outsider=0):
+    return bytes([(threads - 1) | ((nmain - 1) << 1) | (empty_mailbox << 4) |
+                  (outsider << 5), kinds])
 
 
 def op(actor, name, arg):
@@ -94,6 +94,12 @@ def scenarios():
     for i in range(8):
         b += op(i, "select", 0x07) + op(i, "receive", 1)
     s["eight"] = b
+    # a plain thread sends elements and messages while the actors receive
+    for t in (1, 2):
+        s["outsider-%d" % t] = header(t, 2, t - 1, 0b00010001, 7) + \
+            op(0, "recv", 0x0d) + op(1, "select", 0x13) + \
+            op(0, "receive", 0x0f) + op(1, "receive", 0x0f) + \
+            op(0, "try_recv", 4) + op(1, "sleep", 9) + op(0, "rx_close", 2)
     return s
 
 
