@@ -5,7 +5,10 @@
  *
  * Usage: replay [FILE or DIRECTORY]...; without arguments, the directory
  * $srcdir/tests/fuzz/corpus.  Prints one line per directory and the count
- * of inputs run; an input that breaks an invariant aborts.
+ * of inputs run; an input that breaks an invariant aborts, and one that
+ * runs past REPLAY_LIMIT seconds (a hang: each takes milliseconds, a few
+ * hundred under valgrind) is killed by SIGALRM, so the test fails
+ * rather than hangs.
  *
  * Copyright (c) 2026 The smarm authors.  MIT licence, see COPYING.
  */
@@ -14,8 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fuzz_api.h"
+
+#define REPLAY_LIMIT 60
 
 static int run_file(const char *path)
 {
@@ -29,7 +35,9 @@ static int run_file(const char *path)
 	}
 	n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
+	alarm(REPLAY_LIMIT);
 	LLVMFuzzerTestOneInput(buf, n);
+	alarm(0);
 	return 0;
 }
 
