@@ -20,10 +20,11 @@ if [ $# -eq 0 ]; then
 fi
 
 # Suites that start no runtime (the queue suites) or fix their own worker
-# count (the stress suite) would only repeat themselves: they run once.
+# count (the stress suite, the fuzz replay, whose inputs choose) would only
+# repeat themselves: they run once.
 counts=${SMARM_TEST_THREADS:-1 2}
 case ${1##*/} in
-check_runq | check_mpscq | check_deque | check_stress | check_wake | check_lock | check_freelist | check_timerheap)
+check_runq | check_mpscq | check_deque | check_stress | check_wake | check_lock | check_freelist | check_timerheap | replay)
 	counts=${counts%% *} ;;
 esac
 
