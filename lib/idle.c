@@ -161,7 +161,7 @@ static smarm__actor *find_work(smarm__worker *w)
 	unsigned n = rt->nworkers, round, i;
 	smarm__actor *a;
 
-	if (smarm__global_pending(rt) &&
+	if (smarm__global_maybe(rt) &&
 	    (a = smarm__global_take(w)) != NULL)
 		return a;
 	if (n == 1)
@@ -188,7 +188,7 @@ static smarm__actor *find_work(smarm__worker *w)
 			if (v != w && (a = look_at(w, v, now)) != NULL)
 				return a;
 		}
-		if (smarm__global_pending(rt) &&
+		if (smarm__global_maybe(rt) &&
 		    (a = smarm__global_take(w)) != NULL)
 			return a;
 		for (i = 0; i < 64; i++)
@@ -204,7 +204,7 @@ static int work_for(smarm__worker *w, uint64_t now)
 	unsigned i;
 
 	if (smarm__mpscq_busy(&w->inbox, &w->inbox_stub) ||
-	    smarm__global_pending(rt) || w->pin_head != NULL ||
+	    smarm__global_maybe(rt) || w->pin_head != NULL ||
 	    smarm__atomic_load_relaxed(&w->runnext) != 0)
 		return 1;
 	for (i = 0; i < rt->nworkers; i++) {
@@ -266,7 +266,7 @@ static int deadlocked(struct smarm_runtime *rt)
 		open += smarm__atomic_load_acquire(&v->nopen);
 	}
 	/* A shutdown ends the run at its time, naming who is left. */
-	return open == 0 && !smarm__global_pending(rt) &&
+	return open == 0 && !smarm__global_maybe(rt) &&
 		smarm__atomic_load_acquire(&rt->shutdown_at) == 0 &&
 		smarm__atomic_load_acquire(&rt->nwoken) == woken;
 }

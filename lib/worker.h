@@ -235,26 +235,6 @@ static inline int smarm__global_maybe(struct smarm_runtime *rt)
 	return smarm__mpscq_maybe(&rt->inject, &rt->inject_stub);
 }
 
-/* Is anything in the global queue?  Exact where smarm__global_maybe is a
- * hint: a pop that raced with a push may have put the stub back as the
- * newest node with nodes still queued before it (smarm__mpscq_pop), and
- * the producers' end then looks empty.  The consumers' end tells, under
- * the lock that guards it.  A worker asks this before it sleeps or calls
- * the run deadlocked: the producer of those nodes may have left the rouse
- * to it, as a spinner, and nobody else would take them. */
-static inline int smarm__global_pending(struct smarm_runtime *rt)
-{
-	int busy;
-
-	if (smarm__global_maybe(rt))
-		return 1;
-	if (!smarm__lock_try(&rt->inject_lock))
-		return 1; /* another worker takes from it: look again */
-	busy = smarm__mpscq_busy(&rt->inject, &rt->inject_stub);
-	smarm__lock_drop(&rt->inject_lock);
-	return busy;
-}
-
 /* ---- the worker's queues, for both halves ---------------------------------- */
 
 /* Anything in this worker's own queues? */
