@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -186,10 +187,12 @@ static unsigned cpus_allowed(void)
 	return (unsigned)n > SMARM_THREADS_MAX ? SMARM_THREADS_MAX : (unsigned)n;
 }
 
-/* SMARM_THREADS, when it is a number from 1 to SMARM_THREADS_MAX. */
-static unsigned threads_from_env(void)
+/* The environment variable name, when it is a decimal number from lo to
+ * hi; else 0. */
+static unsigned long env_number(const char *name, unsigned long lo,
+				unsigned long hi)
 {
-	const char *e = getenv("SMARM_THREADS");
+	const char *e = getenv(name);
 	char *end;
 	unsigned long n;
 
@@ -197,25 +200,21 @@ static unsigned threads_from_env(void)
 		return 0;
 	errno = 0;
 	n = strtoul(e, &end, 10);
-	if (errno || *end != '\0' || n < 1 || n > SMARM_THREADS_MAX)
+	if (errno || *end != '\0' || n < lo || n > hi)
 		return 0;
-	return (unsigned)n;
+	return n;
+}
+
+/* SMARM_THREADS, when it is a number from 1 to SMARM_THREADS_MAX. */
+static unsigned threads_from_env(void)
+{
+	return (unsigned)env_number("SMARM_THREADS", 1, SMARM_THREADS_MAX);
 }
 
 /* SMARM_WATCHDOG_MS, when it is a number of milliseconds (else 0: off). */
 static unsigned watchdog_from_env(void)
 {
-	const char *e = getenv("SMARM_WATCHDOG_MS");
-	char *end;
-	unsigned long n;
-
-	if (e == NULL || *e < '0' || *e > '9')
-		return 0;
-	errno = 0;
-	n = strtoul(e, &end, 10);
-	if (errno || *end != '\0' || n > INT32_MAX)
-		return 0;
-	return (unsigned)n;
+	return (unsigned)env_number("SMARM_WATCHDOG_MS", 0, INT32_MAX);
 }
 
 static int guard_from_env(void)
@@ -238,17 +237,11 @@ static int guard_from_env(void)
  * number from 1 up. */
 static uint32_t max_chunks_from_env(void)
 {
-	const char *e = getenv("SMARM_MAX_ACTORS");
-	unsigned long long n;
-	char *end;
+	unsigned long n = env_number("SMARM_MAX_ACTORS", 1, ULONG_MAX);
 
-	if (e == NULL || *e < '0' || *e > '9')
+	if (n == 0)
 		return SMARM__MAX_CHUNKS;
-	errno = 0;
-	n = strtoull(e, &end, 10);
-	if (errno || *end != '\0' || n < 1)
-		return SMARM__MAX_CHUNKS;
-	n = (n + SMARM__CHUNK_SLOTS - 1) / SMARM__CHUNK_SLOTS;
+	n = n / SMARM__CHUNK_SLOTS + (n % SMARM__CHUNK_SLOTS != 0);
 	return n > SMARM__MAX_CHUNKS ? SMARM__MAX_CHUNKS : (uint32_t)n;
 }
 
