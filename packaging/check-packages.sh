@@ -103,3 +103,14 @@ man -w smarm_spawn
 man smarm_spawn 2>/dev/null | grep -q 'smarm_spawn'
 man 7 smarm 2>/dev/null | grep -q 'actor'
 echo "man smarm_spawn, man 7 smarm: ok"
+
+step "gdb script"
+py=/usr/share/smarm/gdb/smarm.py
+test -f "$py"
+if command -v gdb >/dev/null 2>&1; then
+	gdb -nx -batch -ex "source $py" -ex 'help smarm-actors' \
+		-ex 'help smarm-bt' 2>&1 | grep -q 'smarm-bt\|backtrace'
+	echo "$py: loads in gdb, smarm-actors and smarm-bt: ok"
+else
+	echo "$py: installed (no gdb here to load it)"
+fi
