@@ -1449,8 +1449,14 @@ static void *yielder(void *arg)
 static void *busy_writer(void *arg)
 {
 	struct busy *b = arg;
+	int waited;
 
+	/* 20 ms, and more while the yielder has not run yet (a loaded
+	 * machine); after 10 s the check below fails. */
 	nap_us(20000);
+	for (waited = 0; atomic_load(&b->spins) == 0 && waited < 10000;
+	     waited++)
+		nap_us(1000);
 	b->spins_at_write = atomic_load(&b->spins);
 	put(b->l.w, "w");
 	return NULL;

@@ -237,19 +237,28 @@ static void count_dead(void *msg, smarm_pid to)
 	free(p);
 }
 
+/* Ends, its mailbox unread, once the root says all was sent (however
+ * slowly the sends went). */
 static void *sleepy(void *arg)
 {
-	ck_assert_int_eq(smarm_sleep(50 * MS), 0);
-	return arg;
+	smarm_rx *go = arg;
+	int v = 0;
+
+	ck_assert_int_eq(smarm_recv(go, &v, SMARM_FOREVER), 0);
+	ck_assert_int_eq(smarm_rx_close(go), 0);
+	return NULL;
 }
 
 static void *dead_root(void *arg)
 {
 	smarm_pid pid;
-	int i;
+	smarm_tx *tx;
+	smarm_rx *rx;
+	int i, one = 1;
 
 	(void)arg;
-	spawn_ok(&pid, sleepy, NULL);
+	ck_assert_int_eq(smarm_channel(&tx, &rx, sizeof(int)), 0);
+	spawn_ok(&pid, sleepy, rx);
 	dead_to = pid;
 	for (i = 0; i < NDEAD; i++) {
 		int *p = malloc(sizeof(*p));
@@ -258,6 +267,8 @@ static void *dead_root(void *arg)
 		*p = i;
 		ck_assert_int_eq(smarm_send_to(pid, p), 0);
 	}
+	ck_assert_int_eq(smarm_send(tx, &one), 0);
+	ck_assert_int_eq(smarm_tx_close(tx), 0);
 	join_ok(pid);
 	return NULL;
 }

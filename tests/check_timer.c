@@ -147,12 +147,19 @@ static unsigned order_ms[MAX_SLEEPERS];
 static uint64_t order_woke_at[MAX_SLEEPERS];
 static atomic_int order_n;
 
+/* Set when a sleeper started too late for the order to mean anything
+ * (a machine so loaded that 100 ms did not see ten spawns run). */
+static atomic_int order_late;
+
 static void *ordered_sleeper(void *arg)
 {
 	unsigned ms = (unsigned)(uintptr_t)arg;
 	uint64_t deadline = order_base + ms * MS, now = smarm_now();
 	int slot;
 
+	/* Started after the first deadline: the order cannot be judged. */
+	if (now >= order_base)
+		atomic_store(&order_late, 1);
 	ck_assert_int_eq(smarm_sleep(deadline > now ? deadline - now : 0), 0);
 	now = smarm_now();
 	slot = atomic_fetch_add(&order_n, 1);
@@ -176,10 +183,12 @@ static void *order_root(void *arg)
 	for (n = 0; c->ms[n] != 0; n++)
 		;
 	atomic_store(&order_n, 0);
+	atomic_store(&order_late, 0);
 	/* The deadlines start 100 ms from now: every sleeper has started,
 	 * and really sleeps, before the first of them, even on a loaded
 	 * machine (one that started late would only yield, and could wake
-	 * out of order). */
+	 * out of order: such a run, seen under valgrind on a busy machine,
+	 * sets order_late and only the deadlines themselves are checked). */
 	order_base = smarm_now() + 100 * MS;
 	for (i = 0; i < n; i++)
 		ck_assert_int_eq((c->pinned ? spawn_pinned : smarm_spawn)(
@@ -190,7 +199,7 @@ static void *order_root(void *arg)
 	ck_assert_int_eq(atomic_load(&order_n), n);
 	for (i = 0; i < n; i++) {
 		ck_assert_uint_ge(order_woke_at[i], order_base + order_ms[i] * MS);
-		if (i > 0 && c->pinned)
+		if (i > 0 && c->pinned && !atomic_load(&order_late))
 			ck_assert_msg(order_ms[i - 1] < order_ms[i],
 				      "woke out of deadline order: %u ms before "
 				      "%u ms", order_ms[i - 1], order_ms[i]);
@@ -214,7 +223,7 @@ START_TEST(test_wake_order_three)
 
 	run_order(ms, _i == 0);
 	ck_assert_int_eq(atomic_load(&order_n), 3);
-	if (_i == 0) {
+	if (_i == 0 && !atomic_load(&order_late)) {
 		ck_assert_uint_eq(order_ms[0], 10);
 		ck_assert_uint_eq(order_ms[1], 20);
 		ck_assert_uint_eq(order_ms[2], 30);
