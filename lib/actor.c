@@ -64,10 +64,18 @@ static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 	smarm__slot *s = self->slot;
 	smarm__actor *joiner = NULL;
 	struct smarm__signal *owed;
-	char name[SMARM_NAME_MAX];
+	char name[SMARM_NAME_MAX], why[SMARM_REASON_MAX];
+	void *told = result;    /* what the signals of its end carry */
 	smarm_pid pid;
 	int detached, flags;
 
+	/* A panic's reason belongs to the joiner once the end is published
+	 * (it may free it at once): the signals take their text from a copy
+	 * made before. */
+	if (__builtin_expect(panicked && result != NULL, 0)) {
+		snprintf(why, sizeof(why), "%s", (const char *)result);
+		told = why;
+	}
 	/* An overwritten canary stops the process before the end is
 	 * published: nobody may join a result computed on a broken stack. */
 	smarm__sched_check_stack(self);
@@ -99,7 +107,7 @@ static __attribute__((noreturn)) void finish(smarm__actor *self, void *result,
 			     0))
 		smarm__mailbox_drain(rt, self, pid);
 	if (__builtin_expect(owed != NULL || self->deadline != NULL, 0) &&
-	    smarm__end_send(rt, self, owed, pid, flags, result) != 0 &&
+	    smarm__end_send(rt, self, owed, pid, flags, told) != 0 &&
 	    detached && panicked) {
 		/* Its supervisor heard of the panic. */
 		free(result);

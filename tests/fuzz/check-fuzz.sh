@@ -58,7 +58,7 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
 	"$out/fuzz_api" -max_total_time="$seconds" -print_final_stats=1 \
 	-max_len=256 -timeout=10 -artifact_prefix="$out/" ${FUZZ_ARGS:-} \
 	"$out/corpus" "$srcdir/tests/fuzz/corpus" >"$log" 2>&1 || rc=$?
-grep -E '^(stat::|Done )' "$log" || true
+grep -a -E '^(stat::|Done )' "$log" || true
 if [ $rc -ne 0 ]; then
 	tail -n 60 "$log"
 	echo "check-fuzz: FAILED (exit status $rc; the whole log is $log)"
