@@ -176,6 +176,18 @@ static void *nothing(void *arg)
 	return arg;
 }
 
+/* Keeps its stack until the root has spawned all it could (with two
+ * workers, one that ended at once would give its mapping back while the
+ * root still spawns, and the limit might never be met). */
+static int big_go;
+
+static void *big_wait(void *arg)
+{
+	while (!__atomic_load_n(&big_go, __ATOMIC_ACQUIRE))
+		smarm_sleep(MS);
+	return arg;
+}
+
 /* Spawn actors with 16 MiB stacks (mapped at the spawn) until a spawn
  * fails; join those spawned; its error is the root's result. */
 static void *spawn_big(void *arg)
@@ -188,10 +200,11 @@ static void *spawn_big(void *arg)
 	smarm_spawn_opts_init(&o);
 	o.stack_size = 16u << 20;
 	for (n = 0; n < 256; n++) {
-		err = smarm_spawn_opt(&pids[n], nothing, NULL, &o);
+		err = smarm_spawn_opt(&pids[n], big_wait, NULL, &o);
 		if (err)
 			break;
 	}
+	__atomic_store_n(&big_go, 1, __ATOMIC_RELEASE);
 	for (i = 0; i < n; i++)
 		smarm_join(pids[i], NULL, SMARM_FOREVER);
 	smarm_exit((void *)(intptr_t)err);
