@@ -113,9 +113,11 @@ static inline AO_t smarm__end_tag(const void *h)
 
 /* The channel of an open handle of the given kind (SMARM__END_TX or
  * SMARM__END_RX); NULL when h is closed, stale or of the other kind.  h
- * must not be NULL (every caller answers EINVAL for that first).  One load and one compare: the record holds the value of
- * its open handle.  A call racing with the close of the same handle may
- * get either answer (as with close(2) of an fd in use). */
+ * must not be NULL (every caller answers EINVAL for that first).  The
+ * record holds the value of its open handle, so one compare tells open
+ * from closed or stale; the tag's low bit tells the kind.  A call racing
+ * with the close of the same handle may get either answer (as with
+ * close(2) of an fd in use). */
 static inline smarm__chan *smarm__end_chan(const void *h, unsigned kind)
 {
 	const smarm__end *e = smarm__end_of(h);

@@ -40,17 +40,6 @@ static int has(const char *hay, const char *fmt, unsigned long long v)
 	return strstr(hay, want) != NULL;
 }
 
-static smarm_pid spawn_named(const char *name, smarm_fn fn, void *arg)
-{
-	smarm_spawn_opts o;
-	smarm_pid pid;
-
-	smarm_spawn_opts_init(&o);
-	o.name = name;
-	ck_assert_int_eq(smarm_spawn_opt(&pid, fn, arg, &o), 0);
-	return pid;
-}
-
 /* ---- one actor in each kind of wait ------------------------------------- */
 
 struct zoo {

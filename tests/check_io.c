@@ -557,17 +557,6 @@ static void *join_wait(smarm_pid pid)
 	return res;
 }
 
-static smarm_pid spawn_named(smarm_fn fn, void *arg, const char *name)
-{
-	smarm_spawn_opts o;
-	smarm_pid pid;
-
-	smarm_spawn_opts_init(&o);
-	o.name = name;
-	ck_assert_int_eq(smarm_spawn_opt(&pid, fn, arg, &o), 0);
-	return pid;
-}
-
 /* In an actor: yield until *started is set (within WAIT), then until the
  * runtime has counted more than parks parks (at most a second: this only
  * gives the other actor its turn to park), then sleep SETTLE.  The caller
@@ -3504,8 +3493,8 @@ static void *stubborn_reader(void *arg)
 static void *abandon_root(void *arg)
 {
 	(void)arg;
-	spawn_named(stubborn_reader, NULL, "reader");
-	spawn_named(stubborn, NULL, "sleeper");
+	spawn_named("reader", stubborn_reader, NULL);
+	spawn_named("sleeper", stubborn, NULL);
 	ck_assert_int_eq(smarm_sleep(SETTLE), 0);
 	ck_assert_int_eq(smarm_shutdown(100 * MS), 0);
 	return NULL;
@@ -3682,9 +3671,9 @@ static void *shutdown_root(void *arg)
 	sd.lfd = tcp_listen(&port, 4);
 	parks = stats_now().parks;
 	for (i = 0; i < NBLOCKERS; i++)
-		pids[i] = spawn_named(blockers[i], NULL, "blocker");
+		pids[i] = spawn_named("blocker", blockers[i], NULL);
 	if (sd.stubborn)
-		spawn_named(stubborn, NULL, "stubborn");
+		spawn_named("stubborn", stubborn, NULL);
 	/* All parked (or at worst about to: a cancel before the wait is
 	 * delivered by it all the same). */
 	t0 = mono_ns();
@@ -3849,7 +3838,7 @@ static void *twice_root(void *arg)
 	if (*mode == 0)
 		spawn_ok(&pid, twice, &n);
 	else
-		spawn_named(stubborn, NULL, "stubborn");
+		spawn_named("stubborn", stubborn, NULL);
 	ck_assert_int_eq(smarm_sleep(SETTLE), 0);
 	sd.t_shutdown = mono_ns();
 	ck_assert_int_eq(smarm_shutdown(*mode == 0 ? WAIT : 200 * MS), 0);

@@ -247,6 +247,18 @@ static inline void spawn_pinned_ok(smarm_pid *pid, smarm_fn fn, void *arg)
 	ck_assert_int_eq(spawn_pinned(pid, fn, arg), 0);
 }
 
+/* Spawn fn(arg) under a name (smarm_dump and the panic report show it). */
+static inline smarm_pid spawn_named(const char *name, smarm_fn fn, void *arg)
+{
+	smarm_spawn_opts o;
+	smarm_pid pid;
+
+	smarm_spawn_opts_init(&o);
+	o.name = name;
+	ck_assert_int_eq(smarm_spawn_opt(&pid, fn, arg, &o), 0);
+	return pid;
+}
+
 /* Join pid without a time limit; return its result. */
 static inline void *join_ok(smarm_pid pid)
 {
